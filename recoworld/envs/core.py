@@ -1,0 +1,208 @@
+"""The batched simulator core shared by every RecoWorld environment (single envs are batches of one).
+
+One :meth:`Simulator.step` serves a slate to every slot: validate -> de-duplicate -> user model responds ->
+serving state (history, turn, day, session) -> reward, episode ends -> next request's candidates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from recoworld import rng
+from recoworld.config import WorldConfig
+from recoworld.envs.observation import ObservationBuilder, observation_space
+from recoworld.envs.retrieval import Retrieval
+from recoworld.envs.slates import deduplicate, validate_slates
+from recoworld.users.base import UserModel
+from recoworld.users.synthetic import SyntheticUserModel
+from recoworld.world import World, build_world
+
+MODES = ("lifetime", "session", "bandit")
+REWARD_INDEX = {"clicks": 0, "watch_time": 1, "session_length": 2, "retention": 3}
+_USER_SALT = np.uint64(0xC0FFEE5EED)
+
+UserModelFactory = Callable[[World, WorldConfig, rng.Streams], UserModel]
+
+
+@dataclass
+class StepResult:
+    reward: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    info: dict[str, np.ndarray]
+
+
+class Simulator:
+    """State of ``batch_size`` user slots in one world, advanced together."""
+
+    def __init__(
+        self,
+        config: WorldConfig,
+        batch_size: int,
+        *,
+        mode: str = "lifetime",
+        num_requests: int = 100,
+        user_model: UserModelFactory | None = None,
+    ):
+        if mode not in MODES:
+            raise ValueError(f"mode: must be one of {MODES}, got {mode!r}")
+        if not isinstance(num_requests, int) or num_requests < 1:
+            raise ValueError(f"num_requests: must be a positive integer, got {num_requests!r}")
+        self.config, self.mode, self.num_requests = config, mode, num_requests
+        self.world = build_world(config)
+        self.catalog = self.world.catalog
+        self.batch_size = b = batch_size
+        self.streams = rng.Streams(b)
+        self.users = (user_model or SyntheticUserModel)(self.world, config, self.streams)
+        self.users.allocate(b)
+        self.retrieval = Retrieval(
+            self.catalog, config.num_candidates, config.retrieval_topic_share, config.retrieval_popular_share
+        )
+        self.observations = ObservationBuilder(config, self.catalog)
+        self.single_observation_space = observation_space(config, self.world.num_topics)
+        h = config.history_length
+        self.rows = np.arange(b)
+        self.seed_base = np.zeros(b, dtype=np.int64)
+        self.episode = np.zeros(b, dtype=np.int64)
+        self.day = np.zeros(b, dtype=np.int64)
+        self.session = np.zeros(b, dtype=np.int64)
+        self.turn = np.zeros(b, dtype=np.int64)
+        self.days_since = np.zeros(b, dtype=np.int64)
+        self.requests = np.zeros(b, dtype=np.int64)
+        self.hist_items = np.full((b, h), self.catalog.num_items, dtype=np.int64)
+        self.hist_watch = np.zeros((b, h), dtype=np.float32)
+        self.hist_ptr = np.zeros(b, dtype=np.int64)
+        self.candidates = np.zeros((b, config.num_candidates), dtype=np.int64)
+        self._all_true = np.ones(b, dtype=bool)
+        self._all_true.setflags(write=False)
+
+    # ------------------------------------------------------------------ episodes
+    def reset(self, rows: np.ndarray, seeds: np.ndarray) -> None:
+        """Start ``rows`` afresh: slot r's users are keyed by ``seeds[r]`` and an episode counter from 0."""
+        self.seed_base[rows] = seeds
+        self.episode[rows] = 0
+        self._begin_episode(rows)
+
+    def next_episode(self, rows: np.ndarray) -> None:
+        """Start the next episode (a new user) in ``rows`` without reseeding."""
+        self.episode[rows] += 1
+        self._begin_episode(rows)
+
+    def _begin_episode(self, rows: np.ndarray) -> None:
+        keys = rng.user_key(self.seed_base[rows], self.episode[rows])
+        self.streams.assign(rows, keys)
+        self._new_users(rows, keys)
+        for a in (self.day, self.session, self.turn, self.days_since, self.requests, self.hist_ptr):
+            a[rows] = 0
+        self.hist_items[rows] = self.catalog.num_items
+        self.hist_watch[rows] = 0.0
+        self.candidates[rows] = self.retrieval(self.streams, rows, self.users.topic_share[rows])
+
+    def _new_users(self, rows: np.ndarray, keys: np.ndarray) -> None:
+        index = rng.splitmix64(keys ^ _USER_SALT ^ (self.streams.counter[rows] * rng._GOLDEN))
+        population = (index % np.uint64(self.world.num_users)).astype(np.int64)
+        self.users.reset_users(rows, population)
+        self.users.start_session(rows, np.zeros(len(rows), dtype=np.int64))
+
+    def observe(self) -> dict[str, np.ndarray]:
+        return self.observations.build(self)
+
+    # ------------------------------------------------------------------ one request for every slot
+    def validate(self, action) -> tuple[np.ndarray, np.ndarray]:
+        """Checked, de-duplicated slates (B, K) and the number of replaced repeats; raises on bad input."""
+        slates = validate_slates(action, self.batch_size, self.config.slate_size, self.config.num_candidates)
+        return deduplicate(slates, self.config.num_candidates)
+
+    def step(self, slates: np.ndarray, replaced: np.ndarray) -> StepResult:
+        """Serve validated ``slates`` to every slot (see :meth:`validate`)."""
+        cfg, rows = self.config, self.rows
+        served = self.candidates
+        items = np.take_along_axis(served, slates, axis=1)
+        day, session, turn = self.day.copy(), self.session.copy(), self.turn.copy()
+        fb = self.users.respond(rows, items)
+        self._record_history(items, fb.clicked, fb.watch_minutes)
+        self.turn += 1
+        self.requests += 1
+        ended = fb.left | (self.turn >= cfg.max_turns)
+        gap = np.full(self.batch_size, -1, dtype=np.int64)
+        terminated = np.zeros(self.batch_size, dtype=bool)
+        truncated = np.zeros(self.batch_size, dtype=bool)
+        churned = np.zeros(self.batch_size, dtype=bool)
+        returns = np.zeros(self.batch_size)
+        if ended.any():
+            e = np.flatnonzero(ended)
+            g = self.users.end_session(e)
+            churned[e] = g > cfg.max_gap_days
+            gap[e] = np.where(churned[e], -1, g)
+            returns[e] = ~churned[e]
+            if self.mode == "lifetime":
+                terminated[e] = churned[e]
+                truncated[e] = ~churned[e] & (self.day[e] + g > cfg.horizon_days)
+                go_on = e[~terminated[e] & ~truncated[e]]
+                self.day[go_on] += gap[go_on]
+                self.days_since[go_on] = gap[go_on]
+                self.session[go_on] += 1
+                self.turn[go_on] = 0
+                self.users.start_session(go_on, gap[go_on])
+            elif self.mode == "session":
+                terminated[e] = fb.left[e]
+                truncated[e] = ~fb.left[e]
+        if self.mode == "bandit":
+            ended[:] = False
+            truncated[:] = self.requests >= self.num_requests
+            self.streams.advance(rows)
+            self._new_users(rows, self.streams.keys)
+        else:
+            self.streams.advance(rows)
+        self.candidates = self.retrieval(self.streams, rows, self.users.topic_share)
+        vector = np.stack(
+            [fb.clicked.sum(axis=1), fb.watch_minutes.sum(axis=1), np.ones(self.batch_size), returns], axis=1
+        )
+        info = {
+            "candidate_items": served,
+            "slate_items": items,
+            "clicked": fb.clicked,
+            "liked": fb.liked,
+            "examined": fb.examined,
+            "watch_minutes": fb.watch_minutes,
+            "duplicates_replaced": replaced,
+            "session_ended": ended,
+            "left": fb.left,
+            "churned": churned,
+            "return_gap_days": gap,
+            "day": day,
+            "session": session,
+            "turn": turn,
+            "instruction_type": fb.instruction_type,
+            "instruction_topic": fb.instruction_topic,
+            "instruction_text": self._texts(fb.instruction_text),
+            "instruction_followed": fb.instruction_followed,
+            "user_index": self.users.population_index.copy(),
+            "reward_vector": vector,
+            "true_utility": fb.true_utility,
+        }
+        return StepResult(vector[:, REWARD_INDEX[cfg.reward]], terminated, truncated, info)
+
+    def _texts(self, texts: list[str] | None) -> np.ndarray:
+        out = np.full(self.batch_size, "", dtype=object)
+        if texts is not None:
+            out[:] = texts
+        return out
+
+    def _record_history(self, items: np.ndarray, clicked: np.ndarray, watch: np.ndarray) -> None:
+        """Append clicked items (in slate order) to each slot's ring buffer of consumed items."""
+        h = self.config.history_length
+        count = clicked.sum(axis=1)
+        if not count.any():
+            return
+        r, k = np.nonzero(clicked)
+        position = self.hist_ptr[r] + (np.cumsum(clicked, axis=1)[r, k] - 1)
+        keep = position >= self.hist_ptr[r] + count[r] - h  # more clicks than slots: keep the latest
+        r, k, position = r[keep], k[keep], position[keep] % h
+        self.hist_items[r, position] = items[r, k]
+        fraction = watch[r, k] / self.catalog.duration[items[r, k]]
+        self.hist_watch[r, position] = fraction.astype(np.float32)
+        self.hist_ptr = (self.hist_ptr + count) % h

@@ -1,0 +1,55 @@
+"""Slate actions: validation with errors that name the problem, and deterministic de-duplication."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class InvalidActionError(ValueError):
+    """The action is not a valid slate; the environment's state is unchanged and it can step again."""
+
+
+def validate_slates(action, batch_size: int, slate_size: int, num_candidates: int) -> np.ndarray:
+    """``action`` as an int64 array (batch_size, slate_size), or :class:`InvalidActionError`."""
+    a = np.asarray(action)
+    if a.dtype == object or a.dtype.kind not in "iuf":
+        raise InvalidActionError(f"action must be an integer array of candidate indices, got dtype {a.dtype}")
+    expected = (batch_size, slate_size)
+    if a.shape != expected and a.size == batch_size * slate_size and a.ndim <= 2:
+        a = a.reshape(expected)  # a single env's (K,) slate or a bandit's scalar
+    if a.shape != expected:
+        raise InvalidActionError(f"action must have shape {expected}, got {np.asarray(action).shape}")
+    if a.dtype.kind == "f":
+        if np.isnan(a).any():
+            raise InvalidActionError("action contains NaN; expected integer candidate indices")
+        raise InvalidActionError(f"action must have an integer dtype, got {a.dtype}")
+    low, high = a.min(), a.max()
+    if low < 0 or high >= num_candidates:
+        bad = low if low < 0 else high
+        raise InvalidActionError(f"action index {bad} out of range [0, {num_candidates})")
+    return a.astype(np.int64, copy=False)
+
+
+def deduplicate(slates: np.ndarray, num_candidates: int) -> tuple[np.ndarray, np.ndarray]:
+    """Replace repeated indices (after their first use) by the best unused candidates (lowest index).
+
+    Returns the slates and the number of replacements per row.
+    """
+    replaced = np.zeros(slates.shape[0], dtype=np.int64)
+    ordered = np.sort(slates, axis=1)
+    has_repeat = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
+    if not has_repeat.any():
+        return slates, replaced
+    rows = np.flatnonzero(has_repeat)
+    sub = slates[rows].copy()
+    used = np.zeros((rows.size, num_candidates), dtype=bool)
+    local = np.arange(rows.size)
+    for k in range(sub.shape[1]):
+        repeat = used[local, sub[:, k]]
+        if repeat.any():
+            sub[repeat, k] = np.argmin(used[repeat], axis=1)  # first unused candidate
+            replaced[rows[repeat]] += 1
+        used[local, sub[:, k]] = True
+    slates = slates.copy()
+    slates[rows] = sub
+    return slates, replaced
