@@ -1,0 +1,311 @@
+"""Hierarchical RL for novelty-seeking intent (after Li et al. 2023), with the fixed-propensity ablation.
+
+* **High level** (torch): at the first request of every session (``context[4] == 1``; optionally again every
+  ``replan_every`` turns) a policy network picks a novelty propensity ``p`` from a few discrete levels, given the
+  user's long-term summary — topic histogram and its entropy, history feedback, the session context, and what the
+  agent has seen of this user so far (click rates on novel and on familiar items in past sessions, sessions
+  served, mean session return) plus, when re-planning, the same click rates within the current session. It is
+  trained by REINFORCE with a learned value baseline and an entropy bonus on the option's return: the sum of the
+  environment's rewards until the next decision, plus diversity and novelty terms (Chen et al. 2021):
+  ``diversity_weight · (1 − mean pairwise same-topic)`` and ``novelty_weight · mean(1 − popularity)`` of each
+  slate (``candidate_popularity`` is log-scaled, so ``1 − popularity`` is an affine stand-in for −log p(item)).
+* **Low level**: relevance scores from a model of clicks on user ⊗ item features (``relevance="linear"``: the
+  Bayesian ridge of LinUCB, posterior mean; ``"mlp"``: a torch MLP trained by logistic loss), conditioned on
+  the propensity: ``score = relevance + p · candidate_novelty``; the slate is the top K.
+* ``fixed_propensity=p`` gives the same low level with a constant propensity and no high level (``hrl_fixed``).
+
+torch is imported lazily, when an agent is built; ``import recoworld.agents`` does not need it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .bandits import BayesLinear
+from .base import (
+    CTX_FIRST,
+    BaseRecommender,
+    Info,
+    Observation,
+    ObsSpec,
+    feedback_mask,
+    new_episode_rows,
+    top_k,
+)
+from .features import feature_dim, intra_slate_diversity, pair_features
+
+
+def _require_torch():
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - exercised only without torch
+        raise ImportError(
+            "the hierarchical RL agent needs PyTorch: pip install recoworld[rl] (or pip install torch)"
+        ) from exc
+    return torch
+
+
+DEFAULT_PROPENSITIES = (-1.0, 0.0, 1.0, 2.0, 4.0)
+
+
+class HRLAgent(BaseRecommender):
+    """Hierarchical novelty-propensity agent; see the module docstring for the arguments' meaning."""
+
+    name = "hrl"
+
+    def __init__(self, *, slate_size: int = 10, seed: int | None = None, spec: ObsSpec | None = None,
+                 propensities: Sequence[float] = DEFAULT_PROPENSITIES, fixed_propensity: float | None = None,
+                 relevance: str = "linear", diversity_weight: float = 0.5, novelty_weight: float = 0.5,
+                 replan_every: int | None = None, hidden: int = 64, lr: float = 3e-3, low_lr: float = 3e-3,
+                 entropy_weight: float = 0.01, value_weight: float = 0.5, batch_options: int = 256,
+                 max_turns: int = 20):  # fmt: skip
+        self.torch = _require_torch()
+        if relevance not in ("linear", "mlp"):
+            raise ValueError(f"relevance must be 'linear' or 'mlp', got {relevance!r}")
+        if replan_every is not None and replan_every < 1:
+            raise ValueError(f"replan_every must be a positive integer or None, got {replan_every!r}")
+        self.propensities = np.asarray(propensities, dtype=np.float64)
+        if self.propensities.ndim != 1 or self.propensities.size < 1:
+            raise ValueError("propensities must be a non-empty sequence of numbers")
+        self.fixed_propensity = None if fixed_propensity is None else float(fixed_propensity)
+        self.relevance = relevance
+        self.diversity_weight = float(diversity_weight)
+        self.novelty_weight = float(novelty_weight)
+        self.replan_every = replan_every
+        self.hidden = int(hidden)
+        self.lr, self.low_lr = float(lr), float(low_lr)
+        self.entropy_weight, self.value_weight = float(entropy_weight), float(value_weight)
+        self.batch_options = int(batch_options)
+        self.max_turns = int(max_turns)
+        if fixed_propensity is not None:
+            self.name = "hrl_fixed"
+        super().__init__(slate_size=slate_size, seed=seed, spec=spec)
+
+    # ------------------------------------------------------------------ state
+    def _reset_state(self) -> None:
+        self.ridge = None
+        self.mlp = self.policy = None
+        self._rows = 0
+        self._buffer: list[tuple[np.ndarray, int, float]] = []
+        self._ret_mean, self._ret_var, self._ret_count = 0.0, 1.0, 0
+        self.stats: dict[str, Any] = {"high_level_updates": 0, "level_counts": np.zeros(len(self.propensities))}
+        if self.spec is not None:
+            self._build(self.spec)
+
+    def _build(self, spec: ObsSpec) -> None:
+        torch = self.torch
+        d = feature_dim(spec.embedding_dim)
+        self.ridge = BayesLinear(d, 1.0, 0.25)
+        init_seed = int(self.rng.integers(2**31))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(init_seed)
+            nn = torch.nn
+            self.mlp = nn.Sequential(nn.Linear(d, self.hidden), nn.ReLU(), nn.Linear(self.hidden, 1)).double()
+            s = self.state_dim(spec)
+            self.policy = nn.Sequential(nn.Linear(s, self.hidden), nn.Tanh(), nn.Linear(self.hidden, self.hidden),
+                                        nn.Tanh(), nn.Linear(self.hidden, len(self.propensities) + 1)).double()  # fmt: skip
+        self.mlp_opt = torch.optim.Adam(self.mlp.parameters(), lr=self.low_lr)
+        self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=self.lr)
+
+    @staticmethod
+    def state_dim(spec: ObsSpec) -> int:
+        return spec.num_topics + 16
+
+    def _check(self, obs: Observation) -> None:
+        super()._check(obs)
+        if self.ridge is None:
+            self._build(self.spec)
+        n = obs["candidate_topic"].shape[0]
+        if self._rows != n:
+            self._alloc(n)
+
+    def _alloc(self, n: int) -> None:
+        self._rows = n
+        self.level = np.zeros(n, dtype=np.int64)
+        self.open = np.zeros(n, dtype=bool)
+        self.option_state = np.zeros((n, self.state_dim(self.spec)))
+        self.option_return = np.zeros(n)
+        self.turns_in_option = np.zeros(n, dtype=np.int64)
+        # per-user long-term tallies: [novel examined, novel clicked, familiar examined, familiar clicked]
+        self.user_tally = np.zeros((n, 4))
+        self.session_tally = np.zeros((n, 4))
+        self.user_sessions = np.zeros(n)
+        self.user_return_sum = np.zeros(n)
+        self.session_return = np.zeros(n)
+
+    # ------------------------------------------------------------------ high level
+    def high_level_state(self, obs: Observation) -> np.ndarray:
+        """(N, G + 16) summary the high-level policy sees."""
+        hist = np.asarray(obs["topic_histogram"], dtype=np.float64)
+        tot = hist.sum(axis=1, keepdims=True)
+        p = hist / np.where(tot > 0, tot, 1.0)
+        ent = -(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=1) / np.log(max(hist.shape[1], 2))
+        fb = np.asarray(obs["history_feedback"], dtype=np.float64)
+        filled = (fb > 0).mean(axis=1)
+        ctx = np.asarray(obs["context"], dtype=np.float64)
+
+        def rates(t: np.ndarray) -> np.ndarray:
+            return np.stack([(t[:, 1] + 1) / (t[:, 0] + 4), (t[:, 3] + 1) / (t[:, 2] + 4),
+                             np.log1p(t[:, 0]) / 5, np.log1p(t[:, 2]) / 5], axis=1)  # fmt: skip
+
+        mean_ret = self.user_return_sum / np.maximum(self.user_sessions, 1)
+        extra = np.column_stack([
+            ent, hist.max(axis=1), fb.mean(axis=1), filled,
+            np.tanh(self.user_sessions / 5), np.tanh(mean_ret / 50),
+        ])  # fmt: skip
+        return np.concatenate([hist, extra, ctx, rates(self.user_tally), rates(self.session_tally)[:, :1]], axis=1)
+
+    def _policy_probs(self, states: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        with torch.no_grad():
+            out = self.policy(torch.as_tensor(states, dtype=torch.float64))
+            return torch.softmax(out[:, :-1], dim=1).numpy()
+
+    def _decide(self, obs: Observation, rows: np.ndarray) -> None:
+        """Start a new option (propensity choice) for ``rows``."""
+        if rows.size == 0:
+            return
+        state = self.high_level_state(obs)[rows]
+        if self.fixed_propensity is None:
+            probs = self._policy_probs(state)
+            u = self.rng.random(len(rows))
+            a = np.minimum((np.cumsum(probs, axis=1) < u[:, None]).sum(axis=1), len(self.propensities) - 1)
+        else:
+            a = np.zeros(len(rows), dtype=np.int64)
+        self.level[rows] = a
+        self.option_state[rows] = state
+        self.option_return[rows] = 0.0
+        self.turns_in_option[rows] = 0
+        self.open[rows] = True
+        np.add.at(self.stats["level_counts"], a, 1)
+
+    def _close(self, rows: np.ndarray) -> None:
+        rows = rows[self.open[rows]]
+        if rows.size == 0:
+            return
+        if self.fixed_propensity is None and self.learning:
+            for r in rows:
+                self._buffer.append((self.option_state[r].copy(), int(self.level[r]), float(self.option_return[r])))
+            if len(self._buffer) >= self.batch_options:
+                self._train_high_level()
+        self.open[rows] = False
+
+    def _train_high_level(self) -> None:
+        torch = self.torch
+        states = torch.as_tensor(np.stack([b[0] for b in self._buffer]), dtype=torch.float64)
+        actions = torch.as_tensor(np.array([b[1] for b in self._buffer]), dtype=torch.int64)
+        returns = np.array([b[2] for b in self._buffer])
+        self._buffer = []
+        # running normalisation of returns
+        for value in (returns.mean(),):
+            self._ret_count += 1
+            delta = value - self._ret_mean
+            self._ret_mean += delta / min(self._ret_count, 20)
+        self._ret_var += (returns.var() - self._ret_var) / min(self._ret_count, 20)
+        g = torch.as_tensor((returns - self._ret_mean) / np.sqrt(self._ret_var + 1e-8), dtype=torch.float64)
+        out = self.policy(states)
+        logp = torch.log_softmax(out[:, :-1], dim=1)
+        value = out[:, -1]
+        adv = (g - value).detach()
+        pg = -(adv * logp.gather(1, actions[:, None])[:, 0]).mean()
+        ent = -(logp.exp() * logp).sum(dim=1).mean()
+        loss = pg + self.value_weight * ((value - g) ** 2).mean() - self.entropy_weight * ent
+        self.policy_opt.zero_grad()
+        loss.backward()
+        self.policy_opt.step()
+        self.stats["high_level_updates"] += 1
+
+    def propensity(self) -> np.ndarray:
+        """(N,) the propensity currently in force per row."""
+        if self.fixed_propensity is not None:
+            return np.full(self._rows, self.fixed_propensity)
+        return self.propensities[self.level]
+
+    # ------------------------------------------------------------------ low level
+    def relevance_scores(self, obs: Observation) -> np.ndarray:
+        X = pair_features(obs)
+        if self.relevance == "linear":
+            return self.ridge.mean(X)
+        torch = self.torch
+        with torch.no_grad():
+            return self.mlp(torch.as_tensor(X, dtype=torch.float64))[..., 0].numpy()
+
+    def _score(self, obs: Observation) -> np.ndarray:
+        nov = np.asarray(obs["candidate_novelty"], dtype=np.float64)
+        return self.relevance_scores(obs) + self.propensity()[:, None] * nov
+
+    def _act(self, obs: Observation) -> np.ndarray:
+        fresh = new_episode_rows(obs)
+        if fresh.any():
+            rows = np.flatnonzero(fresh)
+            self._close(rows)
+            for arr in (self.user_tally, self.session_tally):
+                arr[rows] = 0.0
+            self.user_sessions[rows] = 0.0
+            self.user_return_sum[rows] = 0.0
+            self.session_return[rows] = 0.0
+        ctx = np.asarray(obs["context"], dtype=np.float64)
+        start = ctx[:, CTX_FIRST] > 0.5
+        start_rows = np.flatnonzero(start)
+        if start_rows.size:
+            self._close(start_rows)
+            self.session_tally[start_rows] = 0.0
+            self.session_return[start_rows] = 0.0
+        decide = start | ~self.open
+        if self.replan_every is not None:
+            decide |= self.open & (self.turns_in_option >= self.replan_every)
+            self._close(np.flatnonzero(decide & self.open))
+        self._decide(obs, np.flatnonzero(decide))
+        return top_k(self._score(obs), self.slate_size)
+
+    def _update(self, obs: Observation, action: np.ndarray, reward: np.ndarray, info: Info) -> None:
+        self._check(obs)
+        n, k = action.shape
+        mask = feedback_mask(info, n, k)
+        clicked = np.asarray(info["clicked"], dtype=bool).reshape(n, k) & mask
+        nov = np.take_along_axis(np.asarray(obs["candidate_novelty"], dtype=bool), action, axis=1)
+        topics = np.take_along_axis(np.asarray(obs["candidate_topic"], dtype=np.int64), action, axis=1)
+        pop = np.take_along_axis(np.asarray(obs["candidate_popularity"], dtype=np.float64), action, axis=1)
+        served = mask.any(axis=1)
+        tally = np.stack([(mask & nov).sum(1), (clicked & nov).sum(1), (mask & ~nov).sum(1),
+                          (clicked & ~nov).sum(1)], axis=1).astype(np.float64)  # fmt: skip
+        self.user_tally += tally
+        self.session_tally += tally
+        bonus = self.diversity_weight * intra_slate_diversity(topics) + self.novelty_weight * (1.0 - pop).mean(1)
+        step_return = np.where(served, reward + bonus, 0.0)
+        self.option_return += np.where(self.open, step_return, 0.0)
+        self.session_return += np.where(served, reward, 0.0)
+        self.turns_in_option += served
+        ended = np.asarray(info.get("session_ended", np.zeros(n, dtype=bool)), dtype=bool).reshape(n) & served
+        if ended.any():
+            rows = np.flatnonzero(ended)
+            self.user_sessions[rows] += 1
+            self.user_return_sum[rows] += self.session_return[rows]
+            self._close(rows)
+        if self.learning and mask.any():
+            self._learn_relevance(obs, action, mask, clicked)
+
+    def _learn_relevance(self, obs, action, mask, clicked) -> None:
+        rows = np.flatnonzero(mask.any(axis=1))
+        k = action.shape[1]
+        X = pair_features(obs, positions=np.broadcast_to(np.arange(k), (len(rows), k)), rows=rows,
+                          candidates=action[rows])[mask[rows]]  # fmt: skip
+        y = clicked[rows][mask[rows]].astype(np.float64)
+        if self.relevance == "linear":
+            self.ridge.update(X, y)
+            return
+        torch = self.torch
+        if len(y) > 4096:
+            pick = self.rng.choice(len(y), 4096, replace=False)
+            X, y = X[pick], y[pick]
+        logits = self.mlp(torch.as_tensor(X))[:, 0]
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.as_tensor(y))
+        self.mlp_opt.zero_grad()
+        loss.backward()
+        self.mlp_opt.step()
+
+
+__all__ = ["DEFAULT_PROPENSITIES", "HRLAgent"]
