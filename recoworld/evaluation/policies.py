@@ -1,0 +1,102 @@
+"""Policy lookup for evaluation and the CLI: names -> recommenders.
+
+:func:`make_policy` is the single place where a policy name becomes an object: registered agent names go to
+``recoworld.agents.make_agent`` (``random``, ``popular``, ``oracle``, ``egreedy``, ``ucb``, ``linucb``,
+``lints``, ``inslate_ts``, ``hrl`` ..., optionally prefixed ``instruct:``), and ``sb3:PATH`` loads a trained
+Stable-Baselines3 model through ``recoworld.agents.adapters.SB3Policy.load(PATH)``.
+
+A policy is anything with the batched ``Recommender`` methods (``recoworld.agents.Recommender``)::
+
+    act(observation: dict[str, np.ndarray]) -> np.ndarray      # (N, K) int candidate indices
+    update(observation, action, reward, info) -> None         # optional: online learning
+    reset(seed: int | None = None) -> None                    # optional
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "PANEL",
+    "PolicyError",
+    "available_policies",
+    "check_policy_name",
+    "make_policy",
+    "policy_env_kwargs",
+]
+
+# The CLI's names, in the order the demo shows them.
+PANEL = ("random", "popular", "oracle", "egreedy", "ucb", "linucb", "lints", "inslate_ts", "hrl")
+_INSTRUCT = "instruct:"
+_SB3 = "sb3:"
+# Policies that read the hidden state: the environment is made with these keyword arguments.
+_ENV_KWARGS: dict[str, dict[str, Any]] = {"oracle": {"observe_latent": True}}
+
+
+class PolicyError(ValueError):
+    """A policy name that cannot be turned into a policy."""
+
+
+def _agents():
+    try:
+        return importlib.import_module("recoworld.agents")
+    except ImportError as exc:  # pragma: no cover - the agents package ships with recoworld
+        raise PolicyError(f"recoworld.agents cannot be imported: {exc}") from exc
+
+
+def available_policies() -> tuple[str, ...]:
+    """Registered agent names (each may be prefixed ``instruct:``); ``sb3:PATH`` is accepted as well."""
+    return tuple(_agents().list_agents())
+
+
+def _base_name(name: str) -> str:
+    while name.startswith(_INSTRUCT):
+        name = name[len(_INSTRUCT) :]
+    return name
+
+
+def check_policy_name(name: Any) -> None:
+    """Raise :class:`PolicyError` (one-line message) unless ``name`` is a policy name that can be built."""
+    if not isinstance(name, str) or not name.strip():
+        raise PolicyError("policy name must be a non-empty string")
+    if name.startswith(_SB3):
+        if not name[len(_SB3) :]:
+            raise PolicyError("sb3: needs a model path, e.g. sb3:runs/ppo.zip")
+        return
+    if _base_name(name) not in available_policies():
+        raise PolicyError(
+            f"unknown policy {name!r}; choose from {', '.join(available_policies())} "
+            "(optionally prefixed instruct:) or sb3:PATH"
+        )
+
+
+def policy_env_kwargs(policy: Any) -> dict[str, Any]:
+    """Environment keyword arguments a policy needs (``observe_latent=True`` for the oracle).
+
+    Names are looked up in a small table; objects may declare ``env_kwargs`` (a dict) or ``requires_latent =
+    True``.
+    """
+    if isinstance(policy, str):
+        return dict(_ENV_KWARGS.get(_base_name(policy), {}))
+    kwargs = dict(getattr(policy, "env_kwargs", None) or {})
+    if getattr(policy, "requires_latent", False):
+        kwargs["observe_latent"] = True
+    return kwargs
+
+
+def make_policy(name: str, env: Any, seed: int | None = 0) -> Any:
+    """Build the policy called ``name`` for ``env`` (a vector or single environment, or an observation
+    space)."""
+    check_policy_name(name)
+    if name.startswith(_SB3):
+        try:
+            adapters = importlib.import_module("recoworld.agents.adapters")
+            loader = adapters.SB3Policy
+        except (ImportError, AttributeError) as exc:
+            raise PolicyError(
+                f"sb3 policies need recoworld.agents.adapters.SB3Policy and stable-baselines3 "
+                f"(pip install recoworld[rl]): {exc}"
+            ) from exc
+        return loader.load(name[len(_SB3) :])
+    return _agents().make_agent(name, env, seed=seed)
