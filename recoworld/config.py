@@ -50,7 +50,7 @@ class UserConfig:
     novelty_a: float = 2.0  # theta_u ~ Beta(a, b)
     novelty_b: float = 2.0
     novelty_kappa: float = 4.0  # nu ~ Beta(kappa theta, kappa (1 - theta)) per session
-    instruction_boredom: float = 0.6  # boredom level that triggers an instruction
+    instruction_boredom: float = 1.0  # boredom level that triggers an instruction
     instruction_patience: float = 1.0  # patience level below which the user may instruct
     instruction_bonus: float = 2.5  # patience regained when an instruction is honoured
     instruction_penalty: float = 1.0  # patience lost when it is ignored

@@ -51,7 +51,8 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 def _build(preset: str, world_seed: int, embedding_dim: int) -> World:
     hydra = hydra_preset(preset)
     seeds = np.random.SeedSequence([world_seed, 0x5EC0]).spawn(2)
-    latents = generate(hydra, seed=int(seeds[0].generate_state(1)[0]), realise=False)
+    targeted = hydra.target_interactions is not None  # λ is then solved on realised interactions
+    latents = generate(hydra, seed=int(seeds[0].generate_state(1)[0]), realise=targeted)
     order = np.lexsort((np.arange(hydra.num_items), -latents.popularity))
     alpha, popularity = latents.alpha[order], latents.popularity[order]
     catalog = Catalog.from_arrays(alpha, popularity, seed=world_seed, embedding_dim=embedding_dim)

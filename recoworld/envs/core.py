@@ -76,8 +76,7 @@ class Simulator:
         self.hist_watch = np.zeros((b, h), dtype=np.float32)
         self.hist_ptr = np.zeros(b, dtype=np.int64)
         self.candidates = np.zeros((b, config.num_candidates), dtype=np.int64)
-        self._all_true = np.ones(b, dtype=bool)
-        self._all_true.setflags(write=False)
+        self._topic_or_empty = np.append(self.catalog.topic, -1)  # item id m marks an empty history slot
 
     # ------------------------------------------------------------------ episodes
     def reset(self, rows: np.ndarray, seeds: np.ndarray) -> None:
@@ -99,13 +98,17 @@ class Simulator:
             a[rows] = 0
         self.hist_items[rows] = self.catalog.num_items
         self.hist_watch[rows] = 0.0
-        self.candidates[rows] = self.retrieval(self.streams, rows, self.users.topic_share[rows])
+        self.candidates[rows] = self.retrieval(self.streams, rows, self._recent_topics[rows])
 
     def _new_users(self, rows: np.ndarray, keys: np.ndarray) -> None:
         index = rng.splitmix64(keys ^ _USER_SALT ^ (self.streams.counter[rows] * rng._GOLDEN))
         population = (index % np.uint64(self.world.num_users)).astype(np.int64)
         self.users.reset_users(rows, population)
         self.users.start_session(rows, np.zeros(len(rows), dtype=np.int64))
+
+    @property
+    def _recent_topics(self) -> np.ndarray:
+        return self._topic_or_empty[self.hist_items]
 
     def observe(self) -> dict[str, np.ndarray]:
         return self.observations.build(self)
@@ -157,7 +160,7 @@ class Simulator:
             self._new_users(rows, self.streams.keys)
         else:
             self.streams.advance(rows)
-        self.candidates = self.retrieval(self.streams, rows, self.users.topic_share)
+        self.candidates = self.retrieval(self.streams, rows, self._recent_topics)
         vector = np.stack(
             [fb.clicked.sum(axis=1), fb.watch_minutes.sum(axis=1), np.ones(self.batch_size), returns], axis=1
         )

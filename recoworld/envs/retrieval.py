@@ -1,6 +1,6 @@
 """The retrieval stage: per request, ``C`` distinct candidate items for each user.
 
-A mix of the user's likely topics (from the observable consumption history), popular items and uniform
+A mix of the user's likely topics (those of randomly picked recently consumed items), popular items and uniform
 exploration, as in a retrieval -> ranking cascade. Candidates come sorted by item id, which the world orders by
 descending popularity: index 0 is the retrieval stage's best guess.
 """
@@ -14,7 +14,13 @@ from recoworld.rng import Streams
 
 P_RETRIEVE, P_REFILL = 20, 40  # P_REFILL + round for each refill round
 _REFILL_ROUNDS = 6
-_TOPIC_PRIOR = 0.02
+_QUANTILES = 4096  # resolution of the inverse-CDF lookup tables
+
+
+def _quantile_table(items: np.ndarray, cdf: np.ndarray) -> np.ndarray:
+    """Item at each of ``_QUANTILES`` evenly spaced quantiles of a popularity CDF: O(1) sampling by lookup."""
+    q = (np.arange(_QUANTILES) + 0.5) / _QUANTILES
+    return items[np.minimum(np.searchsorted(cdf, q, side="right"), len(items) - 1)]
 
 
 class Retrieval:
@@ -28,20 +34,31 @@ class Retrieval:
         self.n_topic = int(round(num_candidates * topic_share))
         self.n_popular = int(round(num_candidates * popular_share))
         self.n_random = num_candidates - self.n_topic - self.n_popular
+        self.popular_table = _quantile_table(catalog.popular_items, catalog.popularity_cdf)
+        self.topic_table = np.empty((catalog.num_topics, _QUANTILES), dtype=np.int64)
+        for g in range(catalog.num_topics):  # an empty topic falls back to the popular items
+            lo, hi = catalog.topic_offsets[g], catalog.topic_offsets[g + 1]
+            if hi > lo:
+                self.topic_table[g] = _quantile_table(catalog.items_by_topic[lo:hi], catalog.topic_popularity_cdf[lo:hi])
+            else:
+                self.topic_table[g] = self.popular_table
 
-    def __call__(self, streams: Streams, rows: np.ndarray, topic_share: np.ndarray) -> np.ndarray:
+    def __call__(self, streams: Streams, rows: np.ndarray, recent_topics: np.ndarray) -> np.ndarray:
+        """Candidates (R, C) for ``rows`` given the topics of their recently consumed items (-1: empty slot)."""
         c, m = self.catalog, self.catalog.num_items
         nt, npop = self.n_topic, self.n_popular
-        u = streams.uniform(rows, P_RETRIEVE, 3 * nt + npop + self.n_random)
-        weights = topic_share + _TOPIC_PRIOR
-        cdf = np.cumsum(weights, axis=1)
-        cdf /= cdf[:, -1:]
-        topics = np.minimum((u[:, :nt, None] > cdf[:, None, :]).sum(axis=2), c.num_topics - 1)
-        by_topic = c.sample_in_topics(topics, u[:, nt : 2 * nt])
-        popular = c.sample_popular(u[:, 2 * nt : 2 * nt + npop + nt])
-        by_topic = np.where(by_topic < 0, popular[:, npop:], by_topic)  # empty topics fall back to popular items
-        uniform = np.minimum((u[:, 3 * nt + npop :] * m).astype(np.int64), m - 1)
-        items = np.sort(np.concatenate([by_topic, popular[:, :npop], uniform], axis=1), axis=1)
+        u = streams.uniform(rows, P_RETRIEVE, 2 * nt + npop + self.n_random)
+        # a likely topic: that of a random recent item; an empty slot explores a uniformly random topic
+        h = recent_topics.shape[1]
+        slot = np.minimum((u[:, :nt] * h).astype(np.int64), h - 1)
+        topics = np.take_along_axis(recent_topics, slot, axis=1)
+        explore = np.minimum((u[:, :nt] * h * c.num_topics).astype(np.int64) % c.num_topics, c.num_topics - 1)
+        topics = np.where(topics < 0, explore, topics)
+        quantile = (u[:, nt:] * _QUANTILES).astype(np.int64)
+        by_topic = self.topic_table[topics, quantile[:, :nt]]
+        popular = self.popular_table[quantile[:, nt : nt + npop]]
+        uniform = np.minimum((u[:, 2 * nt + npop :] * m).astype(np.int64), m - 1)
+        items = np.sort(np.concatenate([by_topic, popular, uniform], axis=1), axis=1)
         return self._make_distinct(streams, rows, items)
 
     def _make_distinct(self, streams: Streams, rows: np.ndarray, items: np.ndarray) -> np.ndarray:

@@ -42,14 +42,17 @@ def deduplicate(slates: np.ndarray, num_candidates: int) -> tuple[np.ndarray, np
         return slates, replaced
     rows = np.flatnonzero(has_repeat)
     sub = slates[rows].copy()
-    used = np.zeros((rows.size, num_candidates), dtype=bool)
     local = np.arange(rows.size)
+    used = np.zeros((rows.size, num_candidates), dtype=bool)  # anywhere in the slate, or given as replacement
+    used[local[:, None], sub] = True
+    seen = np.zeros_like(used)  # kept at an earlier position
     for k in range(sub.shape[1]):
-        repeat = used[local, sub[:, k]]
+        repeat = seen[local, sub[:, k]]
         if repeat.any():
-            sub[repeat, k] = np.argmin(used[repeat], axis=1)  # first unused candidate
+            sub[repeat, k] = np.argmin(used[repeat], axis=1)  # best (lowest-index) unused candidate
+            used[local[repeat], sub[repeat, k]] = True
             replaced[rows[repeat]] += 1
-        used[local, sub[:, k]] = True
+        seen[local, sub[:, k]] = True
     slates = slates.copy()
     slates[rows] = sub
     return slates, replaced

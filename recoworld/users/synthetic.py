@@ -96,14 +96,16 @@ class SyntheticUserModel:
     def _utility(self, rows: np.ndarray, items: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         """Utility of ``items`` (R, L) with their topic weights ``alpha`` (R, L, f), without the position term."""
         p = self.params
-        affinity = (self.rho[rows][:, None, :] * alpha).sum(axis=2)
+        affinity = np.einsum("rf,rkf->rk", self.rho[rows], alpha)
         noisy = self.world.delta * affinity + (1.0 - self.world.delta) * 0.98
         log_t = np.log(np.maximum(noisy, 1e-300)) + self.world.log_user_scale[self.population_index[rows]][:, None]
         log_t = np.clip(log_t + self._item_term[items], _LOG_FLOOR, _LOG_CAP)
         topics = self._topic[items]
         new = np.take_along_axis(self.topic_share[rows], topics, axis=1) < p.novelty_share
-        nu = self.novelty[rows][:, None]
-        novelty = np.where(new, nu, nu - 1.0)
+        # (2 nu - 1)(2 nov - 1): seekers (nu > 1/2) prefer new topics, others familiar ones. The literal
+        # nu nov - (1 - nu)(1 - nov) of DESIGN.md gives every user the same new-vs-familiar gap.
+        lean = 2.0 * self.novelty[rows][:, None] - 1.0
+        novelty = np.where(new, lean, -lean)
         bored = np.take_along_axis(self.boredom[rows], topics, axis=1)
         return (
             p.affinity_weight * log_t
@@ -171,8 +173,8 @@ class SyntheticUserModel:
     def _update(self, rows, slate_items, alpha, utility, clicked, liked, examined, watch, value, leave_now):
         p = self.params
         n_clicks = clicked.sum(axis=1)
-        clicked_mass = (alpha * clicked[:, :, None]).sum(axis=1)  # (R, f)
-        viewed_mass = (alpha * examined[:, :, None]).sum(axis=1)
+        clicked_mass = np.einsum("rk,rkf->rf", clicked.astype(np.float64), alpha)  # (R, f)
+        viewed_mass = np.einsum("rk,rkf->rf", examined.astype(np.float64), alpha)
         any_click = n_clicks > 0
         mean_clicked = clicked_mass / np.maximum(n_clicks, 1)[:, None]
         keep = p.drift ** n_clicks[:, None]
@@ -199,10 +201,10 @@ class SyntheticUserModel:
         texts = None
         if speaking.any():
             names = self.catalog.topic_names
-            texts = [
-                render_instruction(t, names[g] if g >= 0 else "")
-                for t, g in zip(instruction_type.tolist(), instruction_topic.tolist(), strict=True)
-            ]
+            texts = [""] * len(rows)
+            for r in np.flatnonzero(speaking).tolist():
+                g = int(instruction_topic[r])
+                texts[r] = render_instruction(int(instruction_type[r]), names[g] if g >= 0 else "")
         return Feedback(
             clicked=clicked,
             liked=liked,

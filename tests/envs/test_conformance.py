@@ -12,7 +12,7 @@ from gymnasium.utils.env_checker import check_env
 import recoworld  # noqa: F401
 from recoworld.registration import ENVIRONMENTS
 
-from .conftest import random_slates
+from envtools import random_slates
 
 ALL_IDS = sorted(ENVIRONMENTS)
 KEYWORD_COMBINATIONS = [
