@@ -58,7 +58,7 @@ class UserConfig:
     instruction_share: float = 0.3  # share of the slate that must honour "related"/"new"
     return_bias: float = 0.0  # logit offset of the daily return probability
     return_satisfaction: float = 2.5  # ... per unit of end-of-session satisfaction (centred at expectation)
-    return_fatigue: float = 1.0  # ... minus this per unit of fatigue
+    return_fatigue: float = 0.2  # ... minus this per unit of fatigue
 
     def __post_init__(self) -> None:
         for name in ("drift", "boredom_decay_request", "boredom_decay_day", "fatigue_decay_day"):
