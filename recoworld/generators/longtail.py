@@ -127,9 +127,11 @@ class LongTail:
         mu, sigma = self.params
         a = (math.log(self.x_min) - mu) / sigma
         b = (math.log(upper) - mu) / sigma if math.isfinite(upper) else math.inf
-        if a > 0.0:  # upper tail: difference of survival functions keeps precision
-            return a, b, float(_phi(-a) - _phi(-b))
-        return a, b, float(_phi(b) - _phi(a))
+        # in the upper tail a difference of survival functions keeps precision
+        mass = float(_phi(-a) - _phi(-b)) if a > 0.0 else float(_phi(b) - _phi(a))
+        if not mass > 0.0:
+            raise ValueError(f"x_min: log_normal has no representable mass on [x_min, {upper}]")
+        return a, b, mass
 
     def _cutoff_grid(self, upper: float) -> tuple[float, np.ndarray]:
         """(panel width, cumulative integral at panel edges) of (x/x_min)^-alpha e^(-lam (x - x_min))."""
@@ -163,20 +165,21 @@ class LongTail:
         p, x0 = self.params, self.x_min
         if self.family == "power_law_with_cutoff":
             raise ValueError("family: power_law_with_cutoff has no closed-form inverse CDF; use sample()")
-        if self.family == "log_normal":
-            a, b, mass = self._log_normal_ends(upper)
-            z = -_ndtri(_phi(-a) - u * mass) if a > 0.0 else _ndtri(_phi(a) + u * mass)
-            x = np.exp(p[0] + p[1] * z)
-        else:
-            f_upper = -math.expm1(float(self._log_sf(np.float64(upper)))) if math.isfinite(upper) else 1.0
-            log_s = np.log1p(-u * f_upper)
-            if self.family == "power_law":
-                x = x0 * np.exp(log_s / (1.0 - p[0]))
-            elif self.family == "exponential":
-                x = x0 - log_s / p[0]
+        with np.errstate(over="ignore"):  # an unbounded law may exceed the float range
+            if self.family == "log_normal":
+                a, b, mass = self._log_normal_ends(upper)
+                z = -_ndtri(_phi(-a) - u * mass) if a > 0.0 else _ndtri(_phi(a) + u * mass)
+                x = np.exp(p[0] + p[1] * z)
             else:
-                x = ((p[0] * x0) ** p[1] - log_s) ** (1.0 / p[1]) / p[0]
-        return np.clip(x, x0, upper)  # guards rounding only
+                f_upper = -math.expm1(float(self._log_sf(np.float64(upper)))) if math.isfinite(upper) else 1.0
+                log_s = np.log1p(-u * f_upper)
+                if self.family == "power_law":
+                    x = x0 * np.exp(log_s / (1.0 - p[0]))
+                elif self.family == "exponential":
+                    x = x0 - log_s / p[0]
+                else:
+                    x = ((p[0] * x0) ** p[1] - log_s) ** (1.0 / p[1]) / p[0]
+        return np.clip(x, x0, min(upper, np.finfo(float).max))  # guards rounding and overflow only
 
     def sample(self, rng: np.random.Generator, size: int, bound: float) -> np.ndarray:
         """``size`` exact draws from the law truncated to ``[x_min, min(bound, x_max)]``.
