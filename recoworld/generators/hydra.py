@@ -336,11 +336,11 @@ def _draw_tail(rng, spec: LongTail, mixture: Mixture | None, size: int, bound: i
 
 
 def _jitter(t: np.ndarray, rng: np.random.Generator) -> None:
-    """Replace T by a Beta draw of mean T and sd 1e-5 where such a Beta exists (in place)."""
+    """Replace T by a Beta draw of mean T and sd 1e-5 where such a Beta exists, then floor (in place)."""
     k = t * (1.0 - t) / _JITTER_SD**2 - 1.0
     ok = k > 0.0
     draws = rng.beta(np.where(ok, t * k, 1.0), np.where(ok, (1.0 - t) * k, 1.0))
-    np.copyto(t, draws, where=ok)
+    np.copyto(t, np.maximum(draws, _FLOOR), where=ok)
 
 
 def _top_up(x: np.ndarray, t: np.ndarray, lo: int, tau: int, stream: np.random.SeedSequence) -> None:
