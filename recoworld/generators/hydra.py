@@ -57,11 +57,18 @@ def _check_shares(name: str, shares: tuple[float, ...], num_attrs: int) -> None:
         raise ValueError(f"{name}: {len(shares)} groups need num_attrs >= {len(shares)}, got {num_attrs}")
 
 
+def _as_tuple(name: str, value, convert) -> tuple:
+    try:
+        return tuple(convert(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a tuple, got {value!r}") from None
+
+
 def _check_tail(name: str, spec, bound: int) -> None:
     if not isinstance(spec, LongTail):
         raise ValueError(f"{name} must be a LongTail, got {type(spec).__name__}")
     try:
-        spec.upper(bound)
+        spec.cdf(spec.x_min, bound)  # checks the support [x_min, min(bound, x_max)] and its mass
     except ValueError as err:
         raise ValueError(f"{name}: {err}") from None
 
@@ -121,9 +128,8 @@ class HydraConfig:
         if self.tau > self.num_items:
             raise ValueError(f"tau must be <= num_items ({self.num_items}), got {self.tau}")
         for name in ("user_shares", "item_shares"):
-            shares = tuple(float(s) for s in getattr(self, name))
-            object.__setattr__(self, name, shares)
-            _check_shares(name, shares, self.num_attrs)
+            object.__setattr__(self, name, _as_tuple(name, getattr(self, name), float))
+            _check_shares(name, getattr(self, name), self.num_attrs)
         _check_tail("engagement", self.engagement, self.num_items)
         _check_tail("popularity", self.popularity, self.num_users)
         _check_choice("mixture", self.mixture, ("dataset", "per_entity"))
@@ -133,9 +139,8 @@ class HydraConfig:
                 continue
             if self.mixture != "per_entity":
                 raise ValueError(f"{name} needs mixture='per_entity', got mixture={self.mixture!r}")
-            mix = tuple(tuple(entry) for entry in mix)
-            object.__setattr__(self, name, mix)
-            _check_mixture(name, mix, bound)
+            object.__setattr__(self, name, _as_tuple(name, mix, tuple))
+            _check_mixture(name, getattr(self, name), bound)
         _check_real("zeta", self.zeta, 0.0)
         _check_real("xi", self.xi, 0.0)
         _check_real("Lambda", self.Lambda, 0.0, open_low=True)
