@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 __all__ = ["write_report", "plot_survival", "plot_return_gaps", "plot_metrics", "REPORT_EXTRA_MESSAGE"]
 
 REPORT_EXTRA_MESSAGE = "plots need matplotlib: pip install recoworld[report]"
+METRIC_GROUPS = (
+    ("Retention and engagement", METRICS[:5] + ("regret",)),
+    ("Slates and instructions", METRICS[5:12]),
+)
 
 
 def _pyplot():
@@ -64,15 +68,17 @@ def plot_return_gaps(result: EvaluationResult, path: str | os.PathLike) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     n_bins = max(len(p.return_gaps) for p in result.policies.values())
     width = 0.8 / max(len(names), 1)
-    labels = [str(d) for d in range(n_bins)] + ["churn"]
-    x = np.arange(n_bins + 1)
+    first = 0 if any(len(p.return_gaps) and p.return_gaps[0] for p in result.policies.values()) else 1
+    first = min(first, n_bins - 1) if n_bins else 0
+    labels = [str(d) for d in range(first, n_bins)] + ["churn"]
+    x = np.arange(len(labels))
     for i, name in enumerate(names):
         p = result.policies[name]
         counts = np.zeros(n_bins + 1)
         counts[: len(p.return_gaps)] = p.return_gaps
         counts[-1] = p.churned
         total = counts.sum()
-        share = counts / total if total > 0 else counts
+        share = (counts / total if total > 0 else counts)[first:]
         ax.bar(x + (i - (len(names) - 1) / 2) * width, share, width=width, label=name)
     ax.set_xticks(x, labels)
     ax.set_xlabel("days until the next session (end of session)")
@@ -130,7 +136,7 @@ def _markdown(result: EvaluationResult, images: dict[str, str]) -> str:
     add(f"- environment: `{result.env_id}` ({kw}); horizon {result.horizon_days} days, "
         f"churn after {result.max_gap_days} days away")  # fmt: skip
     add(f"- users: {result.users} per seed x {len(result.seeds)} seed(s) {result.seeds}, "
-        f"{result.block_size} users per shard")  # fmt: skip
+        f"at most {result.block_size} users per shard")  # fmt: skip
     add(
         f"- policies: {', '.join(result.policies)}"
         + (f"; regret against `{result.oracle}`" if result.oracle else "")
@@ -143,16 +149,22 @@ def _markdown(result: EvaluationResult, images: dict[str, str]) -> str:
         "the interval over per-seed means (`ci95_seeds`) when there are two or more seeds. "
         "See docs/evaluation.md.")  # fmt: skip
     add("")
-    add(result.table())
-    add("")
+    for title, group in METRIC_GROUPS:
+        add(f"**{title}**")
+        add("")
+        add(result.table(group))
+        add("")
     if result.paired:
         add(f"## Paired differences against `{result.reference}` (mean [95% CI])")
         add("")
         add("Each row is `policy - reference`, computed user by user on the same users; an interval that "
             "excludes 0 is a significant difference at the 5% level.")  # fmt: skip
         add("")
-        add(result.paired_table())
-        add("")
+        for title, group in METRIC_GROUPS:
+            add(f"**{title}**")
+            add("")
+            add(result.paired_table(group))
+            add("")
     add("## Retention")
     add("")
     if "survival" in images:
