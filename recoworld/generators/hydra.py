@@ -174,7 +174,13 @@ def gini(x) -> float:
 
 @dataclass(frozen=True, eq=False)
 class HydraWorld:
-    """A generated world: latents, engagement, popularity, communities and (if realised) CSR interactions."""
+    """A generated world (arrays are read-only).
+
+    ``Lambda``: the λ used (solved when targeting). ``rho`` (n, f) and ``alpha`` (m, f): topic mixtures
+    (rows sum to 1). ``engagement`` ϱ_u = z_u / m and ``popularity`` φ_i = y_i / n, both in (0, 1].
+    ``user_population`` / ``item_category``: group labels. ``indptr``/``indices``: CSR interactions (None
+    when generated with ``realise=False``).
+    """
 
     config: HydraConfig
     seed: int
