@@ -74,12 +74,14 @@ def check_policy_name(name: Any) -> None:
 def policy_env_kwargs(policy: Any) -> dict[str, Any]:
     """Environment keyword arguments a policy needs (``observe_latent=True`` for the oracle).
 
-    Names are looked up in a small table; objects may declare ``env_kwargs`` (a dict) or ``requires_latent =
-    True``.
+    Names (and objects' ``name`` attribute) are looked up in a small table; objects may also declare
+    ``env_kwargs`` (a dict) or ``requires_latent = True``.
     """
     if isinstance(policy, str):
         return dict(_ENV_KWARGS.get(_base_name(policy), {}))
-    kwargs = dict(getattr(policy, "env_kwargs", None) or {})
+    name = getattr(policy, "name", None)
+    kwargs = dict(_ENV_KWARGS.get(name, {})) if isinstance(name, str) else {}
+    kwargs.update(getattr(policy, "env_kwargs", None) or {})
     if getattr(policy, "requires_latent", False):
         kwargs["observe_latent"] = True
     return kwargs

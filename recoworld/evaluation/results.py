@@ -128,7 +128,9 @@ class EvaluationResult:
         for name in listed:
             r = records[name]
             _check_same_users(records[listed[0]], r, listed[0], name)
-            per_user = user_metrics(r, horizon)
+            # retention needs a user's life over days; an episode of a session or bandit env is not one
+            lifetime = meta.get("mode") in (None, "lifetime")
+            per_user = user_metrics(r, horizon if lifetime else 0)
             if oracle_watch is not None:
                 _check_same_users(records[oracle], r, oracle, name)
                 per_user["regret"] = oracle_watch - np.asarray(r["watch_minutes"], dtype=np.float64)

@@ -188,7 +188,9 @@ def world_facts(env: Any, env_kwargs: Mapping[str, Any] | None = None) -> dict[s
     num_items = getattr(catalog, "num_items", None)
     if num_items is None and popularity is not None:
         num_items = len(popularity)
+    mode = _search(env, "mode")
     return {
+        "mode": mode if isinstance(mode, str) else None,
         "horizon_days": None if config is None else int(config.horizon_days),
         "max_gap_days": None if config is None else int(config.max_gap_days),
         "num_items": None if num_items is None else int(num_items),
@@ -247,6 +249,7 @@ def run_shard(spec: ShardSpec) -> dict[str, Any]:
     records["user"] = np.arange(spec.start, spec.start + spec.count, dtype=np.int64)
     records["meta"] = {
         "spec": spec.fingerprint(),
+        "mode": facts["mode"],
         "horizon_days": facts["horizon_days"],
         "max_gap_days": facts["max_gap_days"],
         "num_items": facts["num_items"],

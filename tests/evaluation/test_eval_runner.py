@@ -276,3 +276,18 @@ def test_unknown_env_and_policy():
 def test_progress_bar(capsys):
     compare(["popular"], ENV, users=2, env_kwargs=SHORT, oracle=None, progress=True)
     assert "evaluate" in capsys.readouterr().err
+
+
+def test_retention_is_undefined_outside_lifetime_environments():
+    result = compare(["popular"], "RecoWorld-Session-v0", users=4, oracle=None)
+    metrics = result.policies["popular"].metrics
+    assert np.isnan(metrics["day1_retention"].mean) and np.isnan(metrics["day7_retention"].mean)
+    assert metrics["sessions_per_user"].mean == 1.0
+    assert metrics["watch_time_per_user"].mean >= 0
+
+
+def test_an_oracle_object_gets_the_latent_state():
+    from recoworld.agents import make_agent
+
+    result = evaluate(make_agent("oracle", None, seed=0), ENV, users=3, env_kwargs=SHORT)
+    assert result.policies["oracle"].metrics["regret"].mean == 0.0
