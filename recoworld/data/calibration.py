@@ -272,7 +272,7 @@ class CalibrationResult:
         }
 
 
-def _grid_around(values: np.ndarray, best: float, fine_step: float) -> np.ndarray:
+def _grid_around(best: float, fine_step: float) -> np.ndarray:
     return np.round(best + fine_step * np.arange(-2, 3), 6)
 
 
@@ -334,8 +334,8 @@ def calibrate(
             run(z, x)
     if refine and len(zetas) > 1 and len(xis) > 1:
         bz, bx = min(cache, key=lambda k: cache[k][0])
-        zs = _grid_around(np.asarray(zetas), bz, float(np.min(np.diff(np.sort(zetas)))) / 2)
-        xs = _grid_around(np.asarray(xis), bx, float(np.min(np.diff(np.sort(xis)))) / 2)
+        zs = _grid_around(bz, float(np.min(np.diff(np.sort(zetas)))) / 2)
+        xs = _grid_around(bx, float(np.min(np.diff(np.sort(xis)))) / 2)
         for z in zs[zs > 0]:
             for x in xs[xs > 0]:
                 run(z, x)
