@@ -6,7 +6,7 @@
   τ = 20, stretched exponentials on both sides, ζ = 2.0, ξ = 1.6, density targeting at 100,000 interactions;
   ``Lambda`` is the solved value, the start of the λ search and the λ to use without ``target_interactions``).
 - ``"ml100k_aic"``: the same calibration when AIC chooses among all five families (a power law with cut-off
-  on both sides); it fits the held-out degree distributions slightly worse than ``"ml100k"``.
+  on both sides, ζ = 1.9, ξ = 1.5); on held-out seeds it fits comparably (lower item KS, larger Gini gap).
 - ``"hydra_reference"``: the reference defaults of HYDRA.md (6,000 × 5,000, f = 64, power laws 1.5).
 """
 
@@ -42,15 +42,15 @@ def _default() -> HydraConfig:
     )
 
 
-def _ml100k(engagement: LongTail, popularity: LongTail, Lambda: float) -> HydraConfig:
+def _ml100k(engagement: LongTail, popularity: LongTail, zeta: float, xi: float, Lambda: float) -> HydraConfig:
     return HydraConfig(
         num_users=943,
         num_items=1682,
         num_attrs=64,
         engagement=engagement,
         popularity=popularity,
-        zeta=2.0,
-        xi=1.6,
+        zeta=zeta,
+        xi=xi,
         Lambda=Lambda,
         tau=20,
         target_interactions=100_000,
@@ -64,6 +64,8 @@ def _ml100k_stretched() -> HydraConfig:
     return _ml100k(
         LongTail("stretched_exponential", (0.02425, 0.6182), x_min=20.0),
         LongTail("stretched_exponential", (0.03115, 0.5436), x_min=1.0),
+        zeta=2.0,
+        xi=1.6,
         Lambda=1.224e5,
     )
 
@@ -71,11 +73,14 @@ def _ml100k_stretched() -> HydraConfig:
 def _ml100k_aic() -> HydraConfig:
     # `python experiments/calibrate_ml100k.py --families all --compare-preset ml100k_aic`: the AIC-best of
     # the five families is the power law with cut-off on both sides (users: AIC 10191.7 against 10209.3 for
-    # the stretched exponential; items: 16366.0 against 16432.7); the same (zeta, xi) = (2.0, 1.6) wins.
+    # the stretched exponential; items: 16366.0 against 16432.7); (zeta, xi) = (1.9, 1.5) wins. Its
+    # rejection sampler makes it more sensitive to changes in the generator than "ml100k".
     return _ml100k(
         LongTail("power_law_with_cutoff", (0.8765, 0.005266), x_min=20.0),
         LongTail("power_law_with_cutoff", (0.7235, 0.006366), x_min=1.0),
-        Lambda=1.271e5,
+        zeta=1.9,
+        xi=1.5,
+        Lambda=7.565e4,
     )
 
 
