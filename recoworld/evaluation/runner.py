@@ -20,6 +20,7 @@ definition.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -214,6 +215,26 @@ def _instantiate(policy: Any, env: Any, seed: int) -> Any:
     return obj
 
 
+@contextlib.contextmanager
+def _torch_single_thread():
+    """Pin torch (when a policy loaded it) to one intra-op thread for the duration of a shard.
+
+    Multi-threaded torch reductions round differently with different thread counts, and a policy's decisions
+    would then depend on the process it runs in (the CLI, a worker pool, a Ray task). One thread makes a shard
+    a function of its spec alone; shards, not threads, are the unit of parallelism.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def run_shard(spec: ShardSpec) -> dict[str, Any]:
     """Run one shard and return its per-user records (numpy arrays) plus ``meta`` (a JSON-able dict).
 
@@ -232,16 +253,17 @@ def run_shard(spec: ShardSpec) -> dict[str, Any]:
         update = getattr(policy, "update", None) if spec.learn else None
         obs, _ = env.reset(seed=spec.reset_seed)
         steps = 0
-        while not recorder.all_done:
-            action = np.asarray(policy.act(obs))
-            next_obs, reward, terminated, truncated, info = env.step(action)
-            recorder.record(obs, info, terminated, truncated, reward)
-            if callable(update):
-                update(obs, action, reward, info)
-            obs = next_obs
-            steps += 1
-            if steps > MAX_STEPS:
-                raise RuntimeError(f"shard {spec.key}: episodes did not end within {MAX_STEPS} steps")
+        with _torch_single_thread():
+            while not recorder.all_done:
+                action = np.asarray(policy.act(obs))
+                next_obs, reward, terminated, truncated, info = env.step(action)
+                recorder.record(obs, info, terminated, truncated, reward)
+                if callable(update):
+                    update(obs, action, reward, info)
+                obs = next_obs
+                steps += 1
+                if steps > MAX_STEPS:
+                    raise RuntimeError(f"shard {spec.key}: episodes did not end within {MAX_STEPS} steps")
     finally:
         env.close()
     records: dict[str, Any] = recorder.records()

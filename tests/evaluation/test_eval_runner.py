@@ -291,3 +291,18 @@ def test_an_oracle_object_gets_the_latent_state():
 
     result = evaluate(make_agent("oracle", None, seed=0), ENV, users=3, env_kwargs=SHORT)
     assert result.policies["oracle"].metrics["regret"].mean == 0.0
+
+
+def test_torch_policies_do_not_depend_on_the_thread_count():
+    torch = pytest.importorskip("torch")
+    spec = plan_shards({"hrl": "hrl"}, ENV, 6, [0], {"horizon_days": 1})[0]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        two = run_shard(spec)
+        assert torch.get_num_threads() == 2  # restored after the shard
+        torch.set_num_threads(1)
+        one = run_shard(spec)
+    finally:
+        torch.set_num_threads(before)
+    _records_equal(two, one)
