@@ -9,8 +9,10 @@
 >>> obs2, reward, term, trunc, info = envs.step(slates)
 >>> agent.update(obs, slates, reward, info)
 
-Agents: baselines (``random``, ``popular``, ``oracle``), bandits (``egreedy``, ``ucb``, ``linucb``, ``lints``),
-in-slate Thompson sampling (``inslate_ts``, ``inslate_greedy``), hierarchical RL (``hrl``, ``hrl_fixed``; needs
+Agents: baselines (``random``, ``popular``, ``oracle``), bandits (``egreedy``, ``ucb``, ``linucb``,
+``lints``),
+in-slate Thompson sampling (``inslate_ts``, ``inslate_greedy``), hierarchical RL (``hrl``, ``hrl_fixed``;
+needs
 torch: ``pip install recoworld[rl]``) and the instruction-aware wrapper (``instruct:<name>``).
 Importing this package does not import torch.
 """

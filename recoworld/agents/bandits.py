@@ -1,8 +1,10 @@
 """Bandits: ε-greedy and UCB1 over topic arms, LinUCB and linear Thompson sampling over user ⊗ item features.
 
 All four learn from the examined slots of every row of a batch (clicks by default). ε-greedy and UCB1 keep
-per-topic arm statistics per user (``scope="user"``, shrunk toward the global per-topic statistics, reset when a
-row starts a new user's life) or only globally (``scope="global"``). LinUCB and LinTS share one Bayesian linear
+per-topic arm statistics per user (``scope="user"``, shrunk toward the global per-topic statistics, reset
+when a
+row starts a new user's life) or only globally (``scope="global"``). LinUCB and LinTS share one Bayesian
+linear
 model across all users over the features of :func:`recoworld.agents.features.pair_features`; its posterior is
 updated with rank-one (Sherman–Morrison) steps, or, for batches larger than the feature dimension, by an exact
 Cholesky re-inversion of the accumulated precision (the same posterior, cheaper).
@@ -12,8 +14,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import BaseRecommender, Info, Observation, ObsSpec, feedback_mask, new_episode_rows, top_k
-from .features import feature_dim, pair_features, slot_targets
+from .base import (
+    BaseRecommender,
+    Info,
+    Observation,
+    ObsSpec,
+    diversified_top_k,
+    feedback_mask,
+    new_episode_rows,
+    top_k,
+)
+from .features import Featurizer, feature_dim, slot_targets
 
 # ----------------------------------------------------------------------------------------------- linear model
 
@@ -22,7 +33,8 @@ class BayesLinear:
     """Bayesian linear regression ``y = xᵀθ + ε``, ``ε ~ N(0, σ²)``, prior ``θ ~ N(0, σ²/λ · I)``.
 
     Posterior: ``θ | data ~ N(A⁻¹b, σ² A⁻¹)`` with ``A = λI + Σ w x xᵀ`` and ``b = Σ w x y`` (``w`` optional
-    per-observation weights). ``A`` and ``A⁻¹`` are both kept; ``A⁻¹`` is updated by Sherman–Morrison for small
+    per-observation weights). ``A`` and ``A⁻¹`` are both kept; ``A⁻¹`` is updated by Sherman–Morrison for
+    small
     batches and re-computed from ``A`` (Cholesky) for batches of more than ``dim`` rows.
     """
 
@@ -91,7 +103,9 @@ class BayesLinear:
 
     def width(self, X: np.ndarray) -> np.ndarray:
         """``sqrt(xᵀA⁻¹x)`` for every row of ``X`` (..., d)."""
-        return np.sqrt(np.maximum(np.einsum("...d,de,...e->...", X, self.A_inv, X), 0.0))
+        flat = X.reshape(-1, self.dim)
+        quad = np.einsum("md,md->m", flat @ self.A_inv, flat)
+        return np.sqrt(np.maximum(quad, 0.0)).reshape(X.shape[:-1])
 
     def sample(self, rng: np.random.Generator, size: int, scale: float = 1.0) -> np.ndarray:
         """(size, d) posterior draws of θ (``scale`` inflates the posterior standard deviation)."""
@@ -100,20 +114,38 @@ class BayesLinear:
 
 
 class _LinearBandit(BaseRecommender):
-    def __init__(self, *, slate_size: int = 10, seed: int | None = None, spec: ObsSpec | None = None,
-                 prior_precision: float = 1.0, noise_variance: float = 0.25, target: str = "click"):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        slate_size: int = 10,
+        seed: int | None = None,
+        spec: ObsSpec | None = None,
+        prior_precision: float = 1.0,
+        noise_variance: float = 0.25,
+        target: str = "click",
+        use_exposure: bool = True,
+        diversity: float = 1.0,
+    ):
         if target not in ("click", "watch", "log_watch"):
             raise ValueError(f"target must be one of ('click', 'watch', 'log_watch'), got {target!r}")
         self.prior_precision = prior_precision
         self.noise_variance = noise_variance
         self.target = target
         self.model: BayesLinear | None = None
+        self.features = Featurizer(use_exposure)
+        self.diversity = float(diversity)
         super().__init__(slate_size=slate_size, seed=seed, spec=spec)
+
+    def _act(self, obs: Observation) -> np.ndarray:
+        return diversified_top_k(self._score(obs), obs["candidate_topic"], self.slate_size, self.diversity)
 
     def _reset_state(self) -> None:
         self.model = None
         if self.spec is not None:
             self._build(self.spec)
+
+    def _reset_users(self) -> None:
+        self.features.reset()
 
     def _build(self, spec: ObsSpec) -> None:
         self.model = BayesLinear(feature_dim(spec.embedding_dim), self.prior_precision, self.noise_variance)
@@ -124,19 +156,19 @@ class _LinearBandit(BaseRecommender):
             self._build(self.spec)
 
     def _update(self, obs: Observation, action: np.ndarray, reward: np.ndarray, info: Info) -> None:
-        if not self.learning:
-            return
         self._check(obs)
         n, k = action.shape
         mask = feedback_mask(info, n, k)
         if not mask.any():
             return
-        rows = np.flatnonzero(mask.any(axis=1))
-        positions = np.broadcast_to(np.arange(k), (len(rows), k))
-        X = pair_features(obs, positions=positions, rows=rows, candidates=action[rows])
-        y = slot_targets(info, self.target, n, k)[rows]
-        m = mask[rows]
-        self.model.update(X[m], y[m])
+        clicked = np.asarray(info["clicked"], dtype=bool).reshape(n, k) & mask
+        if self.learning:
+            rows = np.flatnonzero(mask.any(axis=1))
+            X = self.features.slots(obs, action, rows)
+            y = slot_targets(info, self.target, n, k)[rows]
+            m = mask[rows]
+            self.model.update(X[m], y[m])
+        self.features.record(obs, action, clicked, mask)
 
 
 class LinUCB(_LinearBandit):
@@ -149,7 +181,7 @@ class LinUCB(_LinearBandit):
         super().__init__(**kwargs)
 
     def _score(self, obs: Observation) -> np.ndarray:
-        X = pair_features(obs)
+        X = self.features.candidates(obs)
         return self.model.mean(X) + self.alpha * self.model.width(X)
 
 
@@ -164,7 +196,7 @@ class LinTS(_LinearBandit):
         super().__init__(**kwargs)
 
     def _score(self, obs: Observation) -> np.ndarray:
-        X = pair_features(obs)
+        X = self.features.candidates(obs)
         theta = self.model.sample(self.rng, X.shape[0], self.scale)  # (N, d)
         return np.einsum("ncd,nd->nc", X, theta)
 
@@ -175,8 +207,16 @@ class LinTS(_LinearBandit):
 class _TopicBandit(BaseRecommender):
     """Per-topic arm statistics (examined → pulls, clicked → successes), per user and/or global."""
 
-    def __init__(self, *, slate_size: int = 10, seed: int | None = None, spec: ObsSpec | None = None,
-                 scope: str = "user", prior_strength: float = 2.0, tie_break: float = 1e-3):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        slate_size: int = 10,
+        seed: int | None = None,
+        spec: ObsSpec | None = None,
+        scope: str = "user",
+        prior_strength: float = 2.0,
+        tie_break: float = 1e-3,
+    ):
         if scope not in ("user", "global"):
             raise ValueError(f"scope must be 'user' or 'global', got {scope!r}")
         self.scope = scope
@@ -186,6 +226,8 @@ class _TopicBandit(BaseRecommender):
 
     def _reset_state(self) -> None:
         self.global_pulls = self.global_wins = None
+
+    def _reset_users(self) -> None:
         self.user_pulls = self.user_wins = None
 
     def _ensure(self, obs: Observation) -> None:
@@ -215,8 +257,6 @@ class _TopicBandit(BaseRecommender):
         return np.take_along_axis(arm_index, topics, axis=1) + self.tie_break * pop
 
     def _update(self, obs: Observation, action: np.ndarray, reward: np.ndarray, info: Info) -> None:
-        if not self.learning:
-            return
         self._ensure(obs)
         n, k = action.shape
         mask = feedback_mask(info, n, k)
@@ -228,13 +268,15 @@ class _TopicBandit(BaseRecommender):
         wins = np.bincount(flat, weights=clicks.ravel().astype(float), minlength=n * g).reshape(n, g)
         self.user_pulls += pulls
         self.user_wins += wins
-        self.global_pulls += pulls.sum(axis=0)
-        self.global_wins += wins.sum(axis=0)
+        if self.learning:
+            self.global_pulls += pulls.sum(axis=0)
+            self.global_wins += wins.sum(axis=0)
 
 
 class EpsilonGreedy(_TopicBandit):
     """ε-greedy over topic arms: the greedy slate ranks candidates by their topic's estimated click rate
-    (popularity breaks ties); each slot is independently replaced, with probability ``epsilon``, by a uniformly
+    (popularity breaks ties); each slot is independently replaced, with probability ``epsilon``, by a
+    uniformly
     random unused candidate."""
 
     name = "egreedy"

@@ -1,6 +1,7 @@
 """The batched :class:`Recommender` protocol and the helpers every agent of :mod:`recoworld.agents` shares.
 
-One agent instance serves a whole vector environment: every observation entry carries a leading batch dimension
+One agent instance serves a whole vector environment: every observation entry carries a leading batch
+dimension
 ``N`` (one row per sub-environment / simulated user), :meth:`Recommender.act` returns one slate per row and
 :meth:`Recommender.update` learns from the feedback of all rows at once (keys as in ``docs/interfaces.md``).
 A single environment's observation (no batch dimension) is accepted too: it is treated as a batch of one and
@@ -8,10 +9,14 @@ A single environment's observation (no batch dimension) is accepted too: it is t
 
 Conventions shared by the agents here:
 
-* ``reset(seed)`` forgets everything learned and re-seeds the agent's own random generator; the agent's
-  behaviour is a deterministic function of that seed and of what it is shown.
+* ``reset(seed)`` re-seeds the agent's own random generator and clears its per-user state (what it tracks
+about
+  the users currently served); what it has *learned* is kept, so a trained agent can be reset for an
+  evaluation. ``forget(seed)`` also forgets everything learned (a fresh agent). Given its seed and what it is
+  shown, an agent's behaviour is deterministic.
 * ``update(observation, action, reward, info)`` receives the observation ``act`` was called on, the slates it
-  returned, the step's rewards ``(N,)`` and the step's ``info``. Rows whose ``info`` masks (``info["_clicked"]``)
+  returned, the step's rewards ``(N,)`` and the step's ``info``. Rows whose ``info`` masks
+  (``info["_clicked"]``)
   are False, and slots that were not ``examined``, carry no feedback and are ignored — this covers the
   NEXT_STEP autoreset step of Gymnasium vector environments, whose action is ignored by the environment.
 * Setting ``agent.learning = False`` freezes an agent (``update`` still tracks per-user session state but
@@ -45,13 +50,13 @@ class Recommender(Protocol):
     slate_size: int
 
     def reset(self, seed: int | None = None) -> None:
-        """Forget everything learned and re-seed the agent."""
+        """Re-seed the agent and clear its per-user state (learned parameters are kept)."""
 
     def act(self, observation: Observation) -> np.ndarray:
-        """Slates ``(N, K)`` int64 of candidate indices for a batch of observations (``(K,)`` if unbatched)."""
+        """Slates ``(N, K)`` int64 of candidate indices for a batch of observations ((K,) if unbatched)."""
 
     def update(self, observation: Observation, action: np.ndarray, reward: np.ndarray, info: Info) -> None:
-        """Learn from the feedback ``info`` (leading ``N``) to the slates ``action`` shown on ``observation``."""
+        """Learn from ``info`` (leading ``N``), the feedback to slates ``action`` shown on ``observation``."""
 
 
 @dataclass(frozen=True)
@@ -83,8 +88,13 @@ class ObsSpec:
     def from_observation(cls, obs: Observation) -> ObsSpec:
         """From a batched observation dict."""
         n, c, e = obs["candidate_embedding"].shape
-        return cls(int(c), int(obs["topic_histogram"].shape[-1]), int(e), int(obs["history_embedding"].shape[-2]),
-                   "latent" in obs)  # fmt: skip
+        return cls(
+            int(c),
+            int(obs["topic_histogram"].shape[-1]),
+            int(e),
+            int(obs["history_embedding"].shape[-2]),
+            "latent" in obs,
+        )
 
 
 def as_batch(observation: Observation) -> tuple[Observation, bool]:
@@ -98,7 +108,7 @@ def as_batch(observation: Observation) -> tuple[Observation, bool]:
 
 
 def info_as_batch(info: Info, single: bool) -> Info:
-    """Adds a leading batch axis to a single environment's info (strings and scalars become length-1 arrays)."""
+    """Adds a leading batch axis to a single environment's info (scalars become length-1 arrays)."""
     if not single:
         return info
     return {k: np.asarray(v)[None] if not isinstance(v, str) else np.asarray([v]) for k, v in info.items()}
@@ -119,6 +129,30 @@ def feedback_mask(info: Info, n: int, k: int) -> np.ndarray:
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """(N, k) int64 indices of the ``k`` highest scores per row, best first; ties broken by lower index."""
     return np.argsort(-scores, axis=1, kind="stable")[:, :k].astype(np.int64)
+
+
+def diversified_top_k(scores: np.ndarray, topics: np.ndarray, k: int, penalty: float) -> np.ndarray:
+    """Greedy slate (N, k) that discounts a candidate by ``penalty`` × (row's score spread) for every
+    candidate
+    of its topic already placed (a maximal-marginal-relevance re-ranking: topic boredom grows with same-topic
+    consumption, which a per-item score cannot see). ``penalty=0`` is :func:`top_k`."""
+    if penalty <= 0:
+        return top_k(scores, k)
+    scores = np.asarray(scores, dtype=np.float64)
+    n, c = scores.shape
+    finite = np.where(np.isfinite(scores), scores, np.nan)
+    spread = np.nan_to_num(np.nanstd(finite, axis=1), nan=1.0)
+    step = penalty * np.where(spread > 0, spread, 1.0)
+    work = scores.copy()
+    rows = np.arange(n)
+    slate = np.empty((n, k), dtype=np.int64)
+    for j in range(k):
+        pick = np.argmax(work, axis=1)
+        slate[:, j] = pick
+        same = topics == topics[rows, pick][:, None]
+        work -= step[:, None] * same
+        work[rows, pick] = -np.inf
+    return slate
 
 
 def new_episode_rows(observation: Observation) -> np.ndarray:
@@ -142,14 +176,23 @@ class BaseRecommender:
         self.seed = seed
         self.rng = np.random.default_rng(seed)
         self._reset_state()
+        self._reset_users()
 
     # ----------------------------------------------------------------- protocol
     def reset(self, seed: int | None = None) -> None:
-        """Forget everything learned and re-seed (``seed=None`` keeps the construction seed)."""
+        """Re-seed (``seed=None`` keeps the current seed) and clear per-user state; learning is kept."""
+        if seed is not None:
+            self.seed = seed
+        self.rng = np.random.default_rng(self.seed)
+        self._reset_users()
+
+    def forget(self, seed: int | None = None) -> None:
+        """Re-seed and forget everything, learned parameters included: the agent is as newly built."""
         if seed is not None:
             self.seed = seed
         self.rng = np.random.default_rng(self.seed)
         self._reset_state()
+        self._reset_users()
 
     def act(self, observation: Observation) -> np.ndarray:
         obs, single = as_batch(observation)
@@ -173,7 +216,10 @@ class BaseRecommender:
 
     # ----------------------------------------------------------------- hooks
     def _reset_state(self) -> None:
-        pass
+        """Clear learned parameters."""
+
+    def _reset_users(self) -> None:
+        """Clear per-user (per-row) state."""
 
     def _score(self, obs: Observation) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} is not score-based")

@@ -34,7 +34,8 @@ class PopularRecommender(BaseRecommender):
 
 
 class OracleRecommender(BaseRecommender):
-    """Greedy on the ground truth: an upper reference that sees what no real recommender sees, never a competitor.
+    """Greedy on the ground truth: an upper reference that sees what no real recommender sees, never a
+    competitor.
 
     Scores come, in order of preference, from
 
@@ -42,23 +43,36 @@ class OracleRecommender(BaseRecommender):
     2. ``utility_fn(observation) -> (N, C)`` if given (e.g. a closure over the environment's user model);
     3. the latent state (``observe_latent=True``; key ``latent`` = interests ρ, boredom, ν, fatigue, patience,
        satisfaction), plugged into the utility of DESIGN.md §3 with the user model's weights:
-       ``a·log ρ[g] + β_pop·w_pop·popularity + η(ν·nov − (1 − ν)(1 − nov)) − β_b·boredom[g]``.
+       ``a·log ρ[g] + β_pop·w_pop·popularity + η(2ν − 1)(2·nov − 1) − β_b·boredom[g]`` (an approximation).
 
-    With ``diversify=True`` (default) the slate is filled greedily and each pick adds the boredom it would cause
+    With ``diversify=True`` (default) the slate is filled greedily and each pick adds the boredom it would
+    cause
     (``boredom_gain_click``) to its topic before the next slot is chosen, which avoids one-topic slates.
     """
 
     name = "oracle"
 
-    def __init__(self, *, slate_size: int = 10, seed: int | None = None, spec: ObsSpec | None = None,
-                 utility_fn: Callable[[Observation], np.ndarray] | None = None,
-                 user_config: UserConfig | None = None, popularity_scale: float = 3.0,
-                 diversify: bool = True):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        slate_size: int = 10,
+        seed: int | None = None,
+        spec: ObsSpec | None = None,
+        utility_fn: Callable[[Observation], np.ndarray] | None = None,
+        user_config: UserConfig | None = None,
+        popularity_scale: float = 3.0,
+        diversify: bool = True,
+    ):
         self.utility_fn = utility_fn
         self.user_config = user_config or UserConfig()
         self.popularity_scale = float(popularity_scale)
         self.diversify = bool(diversify)
         super().__init__(slate_size=slate_size, seed=seed, spec=spec)
+
+    @property
+    def requires_latent(self) -> bool:
+        """True when the oracle reads the ``latent`` observation (needs ``observe_latent``)."""
+        return self.utility_fn is None
 
     def _check(self, obs: Observation) -> None:
         super()._check(obs)
@@ -88,13 +102,13 @@ class OracleRecommender(BaseRecommender):
         return (
             uc.affinity_weight * np.log(np.maximum(interest, 1e-6))
             + uc.popularity_weight * self.popularity_scale * pop
-            + uc.novelty_weight * (nu[:, None] * nov - (1.0 - nu[:, None]) * (1.0 - nov))
+            + uc.novelty_weight * (2.0 * nu[:, None] - 1.0) * (2.0 * nov - 1.0)
             - uc.boredom_weight * bored
         )
 
     def _act(self, obs: Observation) -> np.ndarray:
         scores = self._score(obs)
-        if not self.diversify or "candidate_utility" in obs or self.utility_fn is not None:
+        if not self.diversify:
             return top_k(scores, self.slate_size)
         n, c = scores.shape
         topics = np.asarray(obs["candidate_topic"], dtype=np.int64)

@@ -1,18 +1,26 @@
 """Hierarchical RL for novelty-seeking intent (after Li et al. 2023), with the fixed-propensity ablation.
 
 * **High level** (torch): at the first request of every session (``context[4] == 1``; optionally again every
-  ``replan_every`` turns) a policy network picks a novelty propensity ``p`` from a few discrete levels, given the
-  user's long-term summary — topic histogram and its entropy, history feedback, the session context, and what the
+  ``replan_every`` turns) a policy network picks a novelty propensity ``p`` from a few discrete levels, given
+  the
+  user's long-term summary — topic histogram and its entropy, history feedback, the session context, and what
+  the
   agent has seen of this user so far (click rates on novel and on familiar items in past sessions, sessions
   served, mean session return) plus, when re-planning, the same click rates within the current session. It is
-  trained by REINFORCE with a learned value baseline and an entropy bonus on the option's return: the sum of the
-  environment's rewards until the next decision, plus diversity and novelty terms (Chen et al. 2021):
+  trained by REINFORCE with a learned value baseline and an entropy bonus on each decision's return: the sum
+  of
+  the environment's rewards from the decision to the end of the session, plus diversity and novelty terms
+  (Chen et al. 2021):
   ``diversity_weight · (1 − mean pairwise same-topic)`` and ``novelty_weight · mean(1 − popularity)`` of each
-  slate (``candidate_popularity`` is log-scaled, so ``1 − popularity`` is an affine stand-in for −log p(item)).
+  slate (``candidate_popularity`` is log-scaled, so ``1 − popularity`` is an affine stand-in for −log
+  p(item)).
 * **Low level**: relevance scores from a model of clicks on user ⊗ item features (``relevance="linear"``: the
   Bayesian ridge of LinUCB, posterior mean; ``"mlp"``: a torch MLP trained by logistic loss), conditioned on
-  the propensity: ``score = relevance + p · candidate_novelty``; the slate is the top K.
-* ``fixed_propensity=p`` gives the same low level with a constant propensity and no high level (``hrl_fixed``).
+  the propensity: ``score = relevance + p · s · candidate_novelty`` where ``s`` is the row's spread (standard
+  deviation) of relevance scores, so that propensities are unit-free; the slate is the top K after the same
+  topic-diversity re-ranking as the bandits (``diversity``).
+* ``fixed_propensity=p`` gives the same low level with a constant propensity and no high level
+(``hrl_fixed``).
 
 torch is imported lazily, when an agent is built; ``import recoworld.agents`` does not need it.
 """
@@ -31,11 +39,11 @@ from .base import (
     Info,
     Observation,
     ObsSpec,
+    diversified_top_k,
     feedback_mask,
     new_episode_rows,
-    top_k,
 )
-from .features import feature_dim, intra_slate_diversity, pair_features
+from .features import Featurizer, feature_dim, intra_slate_diversity
 
 
 def _require_torch():
@@ -48,7 +56,7 @@ def _require_torch():
     return torch
 
 
-DEFAULT_PROPENSITIES = (-1.0, 0.0, 1.0, 2.0, 4.0)
+DEFAULT_PROPENSITIES = (-1.0, -0.5, 0.0, 0.5, 1.0)
 
 
 class HRLAgent(BaseRecommender):
@@ -56,13 +64,32 @@ class HRLAgent(BaseRecommender):
 
     name = "hrl"
 
-    def __init__(self, *, slate_size: int = 10, seed: int | None = None, spec: ObsSpec | None = None,
-                 propensities: Sequence[float] = DEFAULT_PROPENSITIES, fixed_propensity: float | None = None,
-                 relevance: str = "linear", diversity_weight: float = 0.5, novelty_weight: float = 0.5,
-                 replan_every: int | None = None, hidden: int = 64, lr: float = 3e-3, low_lr: float = 3e-3,
-                 entropy_weight: float = 0.01, value_weight: float = 0.5, batch_options: int = 256,
-                 max_turns: int = 20):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        slate_size: int = 10,
+        seed: int | None = None,
+        spec: ObsSpec | None = None,
+        propensities: Sequence[float] = DEFAULT_PROPENSITIES,
+        fixed_propensity: float | None = None,
+        relevance: str = "linear",
+        diversity_weight: float = 0.5,
+        novelty_weight: float = 0.5,
+        replan_every: int | None = None,
+        hidden: int = 64,
+        lr: float = 1e-3,
+        low_lr: float = 3e-3,
+        entropy_weight: float = 0.01,
+        value_weight: float = 0.5,
+        batch_options: int = 512,
+        neutral_bias: float = 2.0,
+        max_turns: int = 20,
+        use_exposure: bool = True,
+        diversity: float = 1.0,
+    ):
         self.torch = _require_torch()
+        self.features = Featurizer(use_exposure)
+        self.diversity = float(diversity)
         if relevance not in ("linear", "mlp"):
             raise ValueError(f"relevance must be 'linear' or 'mlp', got {relevance!r}")
         if replan_every is not None and replan_every < 1:
@@ -79,19 +106,26 @@ class HRLAgent(BaseRecommender):
         self.lr, self.low_lr = float(lr), float(low_lr)
         self.entropy_weight, self.value_weight = float(entropy_weight), float(value_weight)
         self.batch_options = int(batch_options)
+        self.neutral_bias = float(neutral_bias)
         self.max_turns = int(max_turns)
         if fixed_propensity is not None:
             self.name = "hrl_fixed"
         super().__init__(slate_size=slate_size, seed=seed, spec=spec)
 
     # ------------------------------------------------------------------ state
+    def _reset_users(self) -> None:
+        self._rows = 0
+        self.features.reset()
+
     def _reset_state(self) -> None:
         self.ridge = None
         self.mlp = self.policy = None
-        self._rows = 0
         self._buffer: list[tuple[np.ndarray, int, float]] = []
         self._ret_mean, self._ret_var, self._ret_count = 0.0, 1.0, 0
-        self.stats: dict[str, Any] = {"high_level_updates": 0, "level_counts": np.zeros(len(self.propensities))}
+        self.stats: dict[str, Any] = {
+            "high_level_updates": 0,
+            "level_counts": np.zeros(len(self.propensities)),
+        }
         if self.spec is not None:
             self._build(self.spec)
 
@@ -105,14 +139,21 @@ class HRLAgent(BaseRecommender):
             nn = torch.nn
             self.mlp = nn.Sequential(nn.Linear(d, self.hidden), nn.ReLU(), nn.Linear(self.hidden, 1)).double()
             s = self.state_dim(spec)
-            self.policy = nn.Sequential(nn.Linear(s, self.hidden), nn.Tanh(), nn.Linear(self.hidden, self.hidden),
-                                        nn.Tanh(), nn.Linear(self.hidden, len(self.propensities) + 1)).double()  # fmt: skip
+            self.policy = nn.Sequential(
+                nn.Linear(s, self.hidden),
+                nn.Tanh(),
+                nn.Linear(self.hidden, self.hidden),
+                nn.Tanh(),
+                nn.Linear(self.hidden, len(self.propensities) + 1),
+            ).double()
+            with torch.no_grad():  # start near the neutral level: deviate only where returns say so
+                self.policy[-1].bias[int(np.argmin(np.abs(self.propensities)))] += self.neutral_bias
         self.mlp_opt = torch.optim.Adam(self.mlp.parameters(), lr=self.low_lr)
         self.policy_opt = torch.optim.Adam(self.policy.parameters(), lr=self.lr)
 
     @staticmethod
     def state_dim(spec: ObsSpec) -> int:
-        return spec.num_topics + 16
+        return spec.num_topics + 17
 
     def _check(self, obs: Observation) -> None:
         super()._check(obs)
@@ -126,8 +167,8 @@ class HRLAgent(BaseRecommender):
         self._rows = n
         self.level = np.zeros(n, dtype=np.int64)
         self.open = np.zeros(n, dtype=bool)
-        self.option_state = np.zeros((n, self.state_dim(self.spec)))
-        self.option_return = np.zeros(n)
+        self.decisions: list[list[tuple[np.ndarray, int, float]]] = [[] for _ in range(n)]
+        self.session_cum = np.zeros(n)  # the session's return so far (rewards + bonuses)
         self.turns_in_option = np.zeros(n, dtype=np.int64)
         # per-user long-term tallies: [novel examined, novel clicked, familiar examined, familiar clicked]
         self.user_tally = np.zeros((n, 4))
@@ -138,7 +179,7 @@ class HRLAgent(BaseRecommender):
 
     # ------------------------------------------------------------------ high level
     def high_level_state(self, obs: Observation) -> np.ndarray:
-        """(N, G + 16) summary the high-level policy sees."""
+        """(N, G + 17) summary the high-level policy sees."""
         hist = np.asarray(obs["topic_histogram"], dtype=np.float64)
         tot = hist.sum(axis=1, keepdims=True)
         p = hist / np.where(tot > 0, tot, 1.0)
@@ -148,15 +189,30 @@ class HRLAgent(BaseRecommender):
         ctx = np.asarray(obs["context"], dtype=np.float64)
 
         def rates(t: np.ndarray) -> np.ndarray:
-            return np.stack([(t[:, 1] + 1) / (t[:, 0] + 4), (t[:, 3] + 1) / (t[:, 2] + 4),
-                             np.log1p(t[:, 0]) / 5, np.log1p(t[:, 2]) / 5], axis=1)  # fmt: skip
+            return np.stack(
+                [
+                    (t[:, 1] + 1) / (t[:, 0] + 4),
+                    (t[:, 3] + 1) / (t[:, 2] + 4),
+                    np.log1p(t[:, 0]) / 5,
+                    np.log1p(t[:, 2]) / 5,
+                ],
+                axis=1,
+            )
 
         mean_ret = self.user_return_sum / np.maximum(self.user_sessions, 1)
-        extra = np.column_stack([
-            ent, hist.max(axis=1), fb.mean(axis=1), filled,
-            np.tanh(self.user_sessions / 5), np.tanh(mean_ret / 50),
-        ])  # fmt: skip
-        return np.concatenate([hist, extra, ctx, rates(self.user_tally), rates(self.session_tally)[:, :1]], axis=1)
+        extra = np.column_stack(
+            [
+                ent,
+                hist.max(axis=1),
+                fb.mean(axis=1),
+                filled,
+                np.tanh(self.user_sessions / 5),
+                np.tanh(mean_ret / 50),
+            ]
+        )
+        return np.concatenate(
+            [hist, extra, ctx, rates(self.user_tally), rates(self.session_tally)[:, :2]], axis=1
+        )
 
     def _policy_probs(self, states: np.ndarray) -> np.ndarray:
         torch = self.torch
@@ -165,7 +221,7 @@ class HRLAgent(BaseRecommender):
             return torch.softmax(out[:, :-1], dim=1).numpy()
 
     def _decide(self, obs: Observation, rows: np.ndarray) -> None:
-        """Start a new option (propensity choice) for ``rows``."""
+        """A high-level decision (a propensity level) for ``rows``, credited with the rest of the session."""
         if rows.size == 0:
             return
         state = self.high_level_state(obs)[rows]
@@ -176,22 +232,26 @@ class HRLAgent(BaseRecommender):
         else:
             a = np.zeros(len(rows), dtype=np.int64)
         self.level[rows] = a
-        self.option_state[rows] = state
-        self.option_return[rows] = 0.0
+        for j, r in enumerate(rows.tolist()):
+            self.decisions[r].append((state[j], int(a[j]), float(self.session_cum[r])))
         self.turns_in_option[rows] = 0
         self.open[rows] = True
         np.add.at(self.stats["level_counts"], a, 1)
 
     def _close(self, rows: np.ndarray) -> None:
+        """The session of ``rows`` ended: each decision's return is the session's return after it."""
         rows = rows[self.open[rows]]
         if rows.size == 0:
             return
-        if self.fixed_propensity is None and self.learning:
-            for r in rows:
-                self._buffer.append((self.option_state[r].copy(), int(self.level[r]), float(self.option_return[r])))
-            if len(self._buffer) >= self.batch_options:
-                self._train_high_level()
+        for r in rows.tolist():
+            if self.fixed_propensity is None and self.learning:
+                total = self.session_cum[r]
+                self._buffer.extend((st, a, total - at) for st, a, at in self.decisions[r])
+            self.decisions[r] = []
+        self.session_cum[rows] = 0.0
         self.open[rows] = False
+        if len(self._buffer) >= self.batch_options:
+            self._train_high_level()
 
     def _train_high_level(self) -> None:
         torch = self.torch
@@ -226,7 +286,7 @@ class HRLAgent(BaseRecommender):
 
     # ------------------------------------------------------------------ low level
     def relevance_scores(self, obs: Observation) -> np.ndarray:
-        X = pair_features(obs)
+        X = self.features.candidates(obs)
         if self.relevance == "linear":
             return self.ridge.mean(X)
         torch = self.torch
@@ -234,8 +294,12 @@ class HRLAgent(BaseRecommender):
             return self.mlp(torch.as_tensor(X, dtype=torch.float64))[..., 0].numpy()
 
     def _score(self, obs: Observation) -> np.ndarray:
+        """Low level: relevance + propensity × (relevance spread of the row) × novelty flag."""
         nov = np.asarray(obs["candidate_novelty"], dtype=np.float64)
-        return self.relevance_scores(obs) + self.propensity()[:, None] * nov
+        rel = self.relevance_scores(obs)
+        spread = rel.std(axis=1, keepdims=True)
+        spread = np.where(spread > 0, spread, 1.0)
+        return rel + self.propensity()[:, None] * spread * nov
 
     def _act(self, obs: Observation) -> np.ndarray:
         fresh = new_episode_rows(obs)
@@ -257,9 +321,8 @@ class HRLAgent(BaseRecommender):
         decide = start | ~self.open
         if self.replan_every is not None:
             decide |= self.open & (self.turns_in_option >= self.replan_every)
-            self._close(np.flatnonzero(decide & self.open))
         self._decide(obs, np.flatnonzero(decide))
-        return top_k(self._score(obs), self.slate_size)
+        return diversified_top_k(self._score(obs), obs["candidate_topic"], self.slate_size, self.diversity)
 
     def _update(self, obs: Observation, action: np.ndarray, reward: np.ndarray, info: Info) -> None:
         self._check(obs)
@@ -270,13 +333,17 @@ class HRLAgent(BaseRecommender):
         topics = np.take_along_axis(np.asarray(obs["candidate_topic"], dtype=np.int64), action, axis=1)
         pop = np.take_along_axis(np.asarray(obs["candidate_popularity"], dtype=np.float64), action, axis=1)
         served = mask.any(axis=1)
-        tally = np.stack([(mask & nov).sum(1), (clicked & nov).sum(1), (mask & ~nov).sum(1),
-                          (clicked & ~nov).sum(1)], axis=1).astype(np.float64)  # fmt: skip
+        tally = np.stack(
+            [(mask & nov).sum(1), (clicked & nov).sum(1), (mask & ~nov).sum(1), (clicked & ~nov).sum(1)],
+            axis=1,
+        ).astype(np.float64)
         self.user_tally += tally
         self.session_tally += tally
-        bonus = self.diversity_weight * intra_slate_diversity(topics) + self.novelty_weight * (1.0 - pop).mean(1)
+        bonus = self.diversity_weight * intra_slate_diversity(topics) + self.novelty_weight * (
+            1.0 - pop
+        ).mean(1)
         step_return = np.where(served, reward + bonus, 0.0)
-        self.option_return += np.where(self.open, step_return, 0.0)
+        self.session_cum += np.where(self.open, step_return, 0.0)
         self.session_return += np.where(served, reward, 0.0)
         self.turns_in_option += served
         ended = np.asarray(info.get("session_ended", np.zeros(n, dtype=bool)), dtype=bool).reshape(n) & served
@@ -287,12 +354,11 @@ class HRLAgent(BaseRecommender):
             self._close(rows)
         if self.learning and mask.any():
             self._learn_relevance(obs, action, mask, clicked)
+        self.features.record(obs, action, clicked, mask)
 
     def _learn_relevance(self, obs, action, mask, clicked) -> None:
         rows = np.flatnonzero(mask.any(axis=1))
-        k = action.shape[1]
-        X = pair_features(obs, positions=np.broadcast_to(np.arange(k), (len(rows), k)), rows=rows,
-                          candidates=action[rows])[mask[rows]]  # fmt: skip
+        X = self.features.slots(obs, action, rows)[mask[rows]]
         y = clicked[rows][mask[rows]].astype(np.float64)
         if self.relevance == "linear":
             self.ridge.update(X, y)

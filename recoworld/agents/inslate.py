@@ -1,4 +1,5 @@
-"""In-slate Thompson sampling (Eide, Leslie & Frigessi, "Dynamic slate recommendation with gated recurrent units
+"""In-slate Thompson sampling (Eide, Leslie & Frigessi, "Dynamic slate recommendation with gated recurrent
+units
 and Thompson sampling", 2021) and its greedy counterpart.
 
 **Model.** A user's utility for a candidate is linear in the user ⊗ item features of
@@ -23,22 +24,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import BaseRecommender, Info, Observation, ObsSpec, feedback_mask, top_k
-from .features import feature_dim, pair_features
+from .base import BaseRecommender, Info, Observation, ObsSpec, diversified_top_k, feedback_mask
+from .features import Featurizer, feature_dim
 
 
-def rank_major_fill(rankings: np.ndarray, k: int) -> np.ndarray:
+def rank_major_fill(
+    rankings: np.ndarray, k: int, num_candidates: int | None = None, fallback: np.ndarray | None = None
+) -> np.ndarray:
     """Fill slates from per-draw rankings, rank-major and draw-minor, skipping duplicates.
 
-    ``rankings`` (N, D, C): for each row and draw, the candidates in decreasing order of that draw's score.
-    The sequence visited for a row is ``r[0,0], r[1,0], …, r[D-1,0], r[0,1], r[1,1], …``; the slate is its
-    first ``k`` distinct candidates, in visiting order. Returns (N, k) int64.
+    ``rankings`` (N, D, L): for each row and draw, candidates in decreasing order of that draw's preference
+    (L = C for full rankings). The sequence visited for a row is ``r[0,0], r[1,0], …, r[D-1,0], r[0,1], …``;
+    the slate is its first ``k`` distinct candidates, in visiting order. For partial rankings (L < C) pass
+    ``num_candidates``; candidates absent from every draw's list come last, ordered by ``fallback`` (N, C)
+    ranks (by index when omitted). Returns (N, k) int64.
     """
     rankings = np.asarray(rankings, dtype=np.int64)
-    n, d, c = rankings.shape
-    # rank of every candidate under every draw: inverse permutation
-    rank = np.empty_like(rankings)
-    np.put_along_axis(rank, rankings, np.broadcast_to(np.arange(c), (n, d, c)), axis=2)
+    n, d, length = rankings.shape
+    c = length if num_candidates is None else int(num_candidates)
+    # rank of every candidate under every draw (inverse permutation); absent candidates rank after the list
+    if fallback is None:
+        fallback = np.broadcast_to(np.arange(c), (n, c))
+    rank = np.broadcast_to((length + np.asarray(fallback, dtype=np.int64))[:, None, :], (n, d, c)).copy()
+    np.put_along_axis(rank, rankings, np.broadcast_to(np.arange(length), (n, d, length)), axis=2)
     # first visit of candidate j: min over draws of rank * D + draw  (distinct per candidate)
     first = (rank * d + np.arange(d)[None, :, None]).min(axis=1)  # (N, C)
     return np.argsort(first, axis=1, kind="stable")[:, :k].astype(np.int64)
@@ -47,8 +55,14 @@ def rank_major_fill(rankings: np.ndarray, k: int) -> np.ndarray:
 class SlateChoicePosterior:
     """Online Laplace posterior of a multinomial-logit slate choice model with a length-dependent no-click."""
 
-    def __init__(self, dim: int, prior_precision: float = 1.0, posterior: str = "laplace",
-                 newton_steps: int = 3, noclick_prior_mean: tuple[float, float] = (1.0, 0.0)):  # fmt: skip
+    def __init__(
+        self,
+        dim: int,
+        prior_precision: float = 1.0,
+        posterior: str = "laplace",
+        newton_steps: int = 3,
+        noclick_prior_mean: tuple[float, float] = (1.0, 0.0),
+    ):
         if posterior not in ("laplace", "diagonal"):
             raise ValueError(f"posterior must be 'laplace' or 'diagonal', got {posterior!r}")
         self.dim = int(dim) + 2  # θ, then w0, w1
@@ -81,7 +95,9 @@ class SlateChoicePosterior:
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
 
-    def neg_log_likelihood(self, phi: np.ndarray, opts: np.ndarray, avail: np.ndarray, counts: np.ndarray) -> float:
+    def neg_log_likelihood(
+        self, phi: np.ndarray, opts: np.ndarray, avail: np.ndarray, counts: np.ndarray
+    ) -> float:
         """Negative log-likelihood; ``counts`` (R, K + 1) is how often each option was chosen."""
         z = np.where(avail, opts @ phi, -np.inf)
         zmax = z.max(axis=1, keepdims=True)
@@ -147,7 +163,8 @@ class SlateChoicePosterior:
 
 
 class InSlateTS(BaseRecommender):
-    """In-slate Thompson sampling over a Bayesian slate-choice model; ``greedy=True`` is its greedy counterpart.
+    """In-slate Thompson sampling over a Bayesian slate-choice model; ``greedy=True`` is its greedy
+    counterpart.
 
     Arguments: ``posterior`` ("laplace" | "diagonal"), ``prior_precision``, ``scale`` (inflates the posterior
     standard deviation of the draws), ``draws`` (posterior samples per slate, default K), ``newton_steps``.
@@ -155,16 +172,30 @@ class InSlateTS(BaseRecommender):
 
     name = "inslate_ts"
 
-    def __init__(self, *, slate_size: int = 10, seed: int | None = None, spec: ObsSpec | None = None,
-                 greedy: bool = False, posterior: str = "laplace", prior_precision: float = 1.0,
-                 scale: float = 1.0, draws: int | None = None, newton_steps: int = 3):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        slate_size: int = 10,
+        seed: int | None = None,
+        spec: ObsSpec | None = None,
+        greedy: bool = False,
+        posterior: str = "laplace",
+        prior_precision: float = 1.0,
+        scale: float = 1.0,
+        draws: int | None = None,
+        newton_steps: int = 3,
+        use_exposure: bool = True,
+        diversity: float = 1.0,
+    ):
         self.greedy = bool(greedy)
+        self.diversity = float(diversity)
         self.posterior_kind = posterior
         self.prior_precision = float(prior_precision)
         self.scale = float(scale)
         self.draws = draws
         self.newton_steps = int(newton_steps)
         self.posterior: SlateChoicePosterior | None = None
+        self.features = Featurizer(use_exposure)
         if greedy:
             self.name = "inslate_greedy"
         super().__init__(slate_size=slate_size, seed=seed, spec=spec)
@@ -173,6 +204,9 @@ class InSlateTS(BaseRecommender):
         self.posterior = None
         if self.spec is not None:
             self._build(self.spec)
+
+    def _reset_users(self) -> None:
+        self.features.reset()
 
     def _build(self, spec: ObsSpec) -> None:
         self.posterior = SlateChoicePosterior(
@@ -186,30 +220,35 @@ class InSlateTS(BaseRecommender):
 
     def _score(self, obs: Observation) -> np.ndarray:
         """Posterior-mean utilities (N, C)."""
-        X = pair_features(obs)
+        X = self.features.candidates(obs)
         return X @ self.posterior.mean[:-2]
 
     def _act(self, obs: Observation) -> np.ndarray:
+        topics = np.asarray(obs["candidate_topic"], dtype=np.int64)
+        k = self.slate_size
         if self.greedy:
-            return top_k(self._score(obs), self.slate_size)
-        X = pair_features(obs)
-        n = X.shape[0]
-        d = self.draws or self.slate_size
-        theta = self.posterior.sample(self.rng, (n, d), self.scale)[..., :-2]  # (N, D, d)
+            return diversified_top_k(self._score(obs), topics, k, self.diversity)
+        X = self.features.candidates(obs)
+        n, c, _ = X.shape
+        d = self.draws or k
+        theta = self.posterior.sample(self.rng, (n, d), self.scale)[..., :-2]  # (N, D, f)
         scores = np.einsum("ncf,nkf->nkc", X, theta)
-        rankings = np.argsort(-scores, axis=2, kind="stable")
-        return rank_major_fill(rankings, self.slate_size)
+        if self.diversity <= 0:
+            return rank_major_fill(np.argsort(-scores, axis=2, kind="stable"), k)
+        # every draw proposes a topic-diversified top-k list; the lists are merged rank-major, draw-minor
+        lists = diversified_top_k(scores.reshape(n * d, c), np.repeat(topics, d, axis=0), k, self.diversity)
+        mean_rank = np.argsort(np.argsort(-(X @ self.posterior.mean[:-2]), axis=1, kind="stable"), axis=1)
+        return rank_major_fill(lists.reshape(n, d, k), k, num_candidates=c, fallback=mean_rank)
 
     def _update(self, obs: Observation, action: np.ndarray, reward: np.ndarray, info: Info) -> None:
-        if not self.learning:
-            return
         self._check(obs)
         n, k = action.shape
         shown = feedback_mask(info, n, k)
         if not shown.any():
             return
-        rows = np.flatnonzero(shown.any(axis=1))
-        X = pair_features(obs, positions=np.broadcast_to(np.arange(k), (len(rows), k)), rows=rows,
-                          candidates=action[rows])  # fmt: skip
-        clicks = np.asarray(info["clicked"], dtype=bool).reshape(n, k)[rows]
-        self.posterior.update(X, shown[rows], clicks)
+        clicked = np.asarray(info["clicked"], dtype=bool).reshape(n, k) & shown
+        if self.learning:
+            rows = np.flatnonzero(shown.any(axis=1))
+            X = self.features.slots(obs, action, rows)
+            self.posterior.update(X, shown[rows], clicked[rows])
+        self.features.record(obs, action, clicked, shown)

@@ -7,13 +7,16 @@ order, then the rest by ``base.score`` when the base agent is score-based (by po
 
 * **avoid g**: drops every candidate of topic ``g``;
 * **related g**: fills at least ``share`` of the slate with the best candidates of topics related to ``g``
-  (and, with ``related_avoids_target=True``, drops topic ``g`` itself: the user asked for something different);
+  (and, with ``related_avoids_target=True``, drops topic ``g`` itself: the user asked for something
+  different);
 * **new**: fills at least ``share`` of the slate with the best novel candidates (``candidate_novelty``).
 
-Topic relatedness, in order of preference: an explicit ``related_topics`` array — ``(G, r)`` topic ids (−1 pads)
+Topic relatedness, in order of preference: an explicit ``related_topics`` array — ``(G, r)`` topic ids (−1
+pads)
 or a ``(G, G)`` boolean matrix; :func:`recoworld.agents.make_agent` fetches the catalogue's ``related_topics``
 from the environment when it exposes one — or, with ``relatedness="cooccurrence"`` (default), the cosine of
-topic co-consumption across the users observed so far (topic histograms), or with ``"embedding"`` the cosine of
+topic co-consumption across the users observed so far (topic histograms), or with ``"embedding"`` the cosine
+of
 per-topic mean candidate embeddings; the ``related_k`` most related topics count.
 """
 
@@ -37,13 +40,27 @@ from .base import (
 class InstructionAware(BaseRecommender):
     """Wraps ``base`` (any :class:`~recoworld.agents.base.Recommender`); see the module docstring."""
 
-    def __init__(self, base, *, share: float = 0.5, related_topics: np.ndarray | None = None,
-                 relatedness: str = "cooccurrence", related_k: int = 3, related_avoids_target: bool = True,
-                 seed: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        base,
+        *,
+        share: float = 0.5,
+        related_topics: np.ndarray | None = None,
+        relatedness: str = "cooccurrence",
+        related_k: int = 3,
+        related_avoids_target: bool = True,
+        honour: tuple[str, ...] = ("avoid", "related", "new"),
+        seed: int | None = None,
+    ):
         if not 0.0 < share <= 1.0:
             raise ValueError(f"share must lie in (0, 1], got {share}")
         if relatedness not in ("cooccurrence", "embedding"):
             raise ValueError(f"relatedness must be 'cooccurrence' or 'embedding', got {relatedness!r}")
+        unknown = set(honour) - {"avoid", "related", "new"}
+        if unknown:
+            raise ValueError(f"honour: unknown instruction types {sorted(unknown)}")
+        self.honour = tuple(honour)
+        self._honoured = np.array([False] + [t in self.honour for t in ("avoid", "related", "new")])
         self.base = base
         self.share = float(share)
         self.relatedness = relatedness
@@ -66,6 +83,14 @@ class InstructionAware(BaseRecommender):
     def reset(self, seed: int | None = None) -> None:
         super().reset(seed)
         self.base.reset(seed)
+
+    def forget(self, seed: int | None = None) -> None:
+        super().forget(seed)
+        forget = getattr(self.base, "forget", None)
+        if callable(forget):
+            forget(seed)
+        else:
+            self.base.reset(seed)
 
     def _reset_state(self) -> None:
         self._cooc = None
@@ -142,7 +167,7 @@ class InstructionAware(BaseRecommender):
         instr = np.asarray(obs["instruction"], dtype=np.float64)
         kind = np.argmax(instr[:, :NUM_INSTRUCTION_TYPES], axis=1)
         has = instr[:, :NUM_INSTRUCTION_TYPES].max(axis=1) > 0.5
-        kind = np.where(has, kind, 0)
+        kind = np.where(has & self._honoured[kind], kind, 0)
         rows = np.flatnonzero(kind > 0)
         if rows.size == 0:
             return slate

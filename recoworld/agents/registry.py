@@ -1,9 +1,11 @@
 """Agent registry: ``make_agent(name, env_or_space, *, slate_size, seed, **kwargs)``.
 
 Names: ``random``, ``popular``, ``oracle``, ``egreedy``, ``ucb``, ``linucb``, ``lints``, ``inslate_ts``,
-``inslate_greedy``, ``hrl``, ``hrl_fixed``; the prefix ``instruct:`` wraps any of them in the instruction-aware
+``inslate_greedy``, ``hrl``, ``hrl_fixed``; the prefix ``instruct:`` wraps any of them in the
+instruction-aware
 re-ranker (``instruct:linucb``). Keyword arguments go to the agent's constructor (for ``instruct:`` names, the
-wrapper's own ``share``, ``related_topics``, ``relatedness``, ``related_k`` and ``related_avoids_target`` go to
+wrapper's own ``share``, ``related_topics``, ``relatedness``, ``related_k`` and ``related_avoids_target`` go
+to
 the wrapper, the rest to the base agent).
 """
 
@@ -16,7 +18,7 @@ import numpy as np
 
 from .base import BaseRecommender, ObsSpec
 
-_WRAPPER_KEYS = ("share", "related_topics", "relatedness", "related_k", "related_avoids_target")
+_WRAPPER_KEYS = ("share", "related_topics", "relatedness", "related_k", "related_avoids_target", "honour")
 
 
 def _factories() -> dict[str, Callable[..., BaseRecommender]]:
@@ -53,9 +55,18 @@ def _factories() -> dict[str, Callable[..., BaseRecommender]]:
 
 
 AGENT_NAMES = (
-    "random", "popular", "oracle", "egreedy", "ucb", "linucb", "lints", "inslate_ts", "inslate_greedy", "hrl",
+    "random",
+    "popular",
+    "oracle",
+    "egreedy",
+    "ucb",
+    "linucb",
+    "lints",
+    "inslate_ts",
+    "inslate_greedy",
+    "hrl",
     "hrl_fixed",
-)  # fmt: skip
+)
 
 
 def list_agents() -> tuple[str, ...]:
@@ -101,8 +112,43 @@ def _related_topics_of(env: Any) -> np.ndarray | None:
     return None
 
 
-def make_agent(name: str, env_or_space: Any = None, *, slate_size: int | None = None, seed: int | None = None,
-               **kwargs: Any) -> BaseRecommender:  # fmt: skip
+def _simulator_of(env: Any) -> Any:
+    """The batched simulator behind a RecoWorld environment (vector or single), or None."""
+    for obj in (env, getattr(env, "unwrapped", None)):
+        sim = getattr(obj, "sim", None)
+        if sim is not None and hasattr(getattr(sim, "users", None), "utility") and hasattr(sim, "candidates"):
+            return sim
+    return None
+
+
+def ground_truth_utility(env: Any) -> Callable | None:
+    """``utility_fn(observation) -> (N, C)``: the environment's true utility of its current candidates.
+
+    Reads the simulator behind ``env`` (``sim.users.utility(rows, sim.candidates)``), so it is valid for the
+    observation the environment returned last — which is the one an agent acts on. None when ``env`` exposes
+    no simulator.
+    """
+    sim = _simulator_of(env)
+    if sim is None:
+        return None
+
+    def utility_fn(observation: Any) -> np.ndarray:
+        n = np.shape(observation["candidate_topic"])[0] if np.ndim(observation["candidate_topic"]) == 2 else 1
+        if n != sim.batch_size:
+            raise ValueError(f"observation batch {n} does not match the environment's {sim.batch_size} users")
+        return np.asarray(sim.users.utility(sim.rows, sim.candidates), dtype=np.float64)
+
+    return utility_fn
+
+
+def make_agent(
+    name: str,
+    env_or_space: Any = None,
+    *,
+    slate_size: int | None = None,
+    seed: int | None = None,
+    **kwargs: Any,
+) -> BaseRecommender:
     """Build a registered agent for an environment (single or vector) or a single-env observation space.
 
     ``slate_size`` defaults to the environment's action space (10 when neither is given). The observation
@@ -124,7 +170,11 @@ def make_agent(name: str, env_or_space: Any = None, *, slate_size: int | None = 
                 wrapper_kw["related_topics"] = rel
         base = make_agent(name[len("instruct:") :], env_or_space, slate_size=slate_size, seed=seed, **kwargs)
         return InstructionAware(base, seed=seed, **wrapper_kw)
+    if name == "oracle" and "utility_fn" not in kwargs and env is not None:
+        kwargs["utility_fn"] = ground_truth_utility(env)
     factories = _factories()
     if name not in factories:
-        raise ValueError(f"unknown agent {name!r}; choose one of {AGENT_NAMES} (optionally prefixed 'instruct:')")
+        raise ValueError(
+            f"unknown agent {name!r}; choose one of {AGENT_NAMES} (optionally prefixed 'instruct:')"
+        )
     return factories[name](slate_size=slate_size, seed=seed, spec=spec, **kwargs)

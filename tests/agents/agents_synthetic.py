@@ -12,8 +12,17 @@ import numpy as np
 C, G, E, H, K = 50, 20, 16, 10, 10
 
 
-def synthetic_obs(n: int, seed: int = 0, *, c: int = C, g: int = G, e: int = E, h: int = H,
-                  latent: bool = False, instruction: np.ndarray | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+def synthetic_obs(
+    n: int,
+    seed: int = 0,
+    *,
+    c: int = C,
+    g: int = G,
+    e: int = E,
+    h: int = H,
+    latent: bool = False,
+    instruction: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     emb = rng.standard_normal((n, c, e))
     emb /= np.linalg.norm(emb, axis=2, keepdims=True)
@@ -40,8 +49,10 @@ def synthetic_obs(n: int, seed: int = 0, *, c: int = C, g: int = G, e: int = E, 
         "instruction": instr,
     }
     if latent:
-        lat = np.concatenate([rng.dirichlet(np.ones(g), size=n), rng.uniform(0, 0.5, (n, g)),
-                              rng.uniform(0, 1, (n, 4))], axis=1)  # fmt: skip
+        lat = np.concatenate(
+            [rng.dirichlet(np.ones(g), size=n), rng.uniform(0, 0.5, (n, g)), rng.uniform(0, 1, (n, 4))],
+            axis=1,
+        )
         obs["latent"] = lat.astype(np.float32)
     return obs
 
@@ -52,18 +63,24 @@ def synthetic_info(n: int, k: int = K, seed: int = 0) -> dict[str, np.ndarray]:
     examined[:, 0] = True
     clicked = examined & (rng.random((n, k)) < 0.3)
     return {
-        "clicked": clicked, "_clicked": np.ones(n, dtype=bool), "examined": examined,
-        "liked": clicked & (rng.random((n, k)) < 0.3), "watch_minutes": clicked * rng.uniform(0, 5, (n, k)),
-        "session_ended": rng.random(n) < 0.1, "churned": np.zeros(n, dtype=bool),
+        "clicked": clicked,
+        "_clicked": np.ones(n, dtype=bool),
+        "examined": examined,
+        "liked": clicked & (rng.random((n, k)) < 0.3),
+        "watch_minutes": clicked * rng.uniform(0, 5, (n, k)),
+        "session_ended": rng.random(n) < 0.1,
+        "churned": np.zeros(n, dtype=bool),
         "instruction_followed": -np.ones(n, dtype=np.int64),
-    }  # fmt: skip
+    }
 
 
 class ToyVecEnv:
     """A minimal batched recommendation world with the RecoWorld observation/info layout.
 
-    Items have a topic and an embedding (topic direction + noise). User ``u`` has interest weights over topics;
-    P(click) = sigmoid(4·interest[topic]·G/3 − 2.5 + 0.5·pop − 0.3·log(1 + position)) under a cascade that stops
+    Items have a topic and an embedding (topic direction + noise). User ``u`` has interest weights over
+    topics;
+    P(click) = sigmoid(4·interest[topic]·G/3 − 2.5 + 0.5·pop − 0.3·log(1 + position)) under a cascade that
+    stops
     after each slot with probability 0.1. A session lasts 5 requests; an episode 3 sessions; then a new user.
     """
 
@@ -123,7 +140,9 @@ class ToyVecEnv:
             "instruction": np.zeros((n, 4 + G), dtype=np.float32),
         }
         if self.latent:
-            obs["latent"] = np.concatenate([self.interest, np.zeros((n, G)), np.zeros((n, 4))], 1).astype(np.float32)
+            obs["latent"] = np.concatenate([self.interest, np.zeros((n, G)), np.zeros((n, 4))], 1).astype(
+                np.float32
+            )
         return obs
 
     def click_prob(self, items, positions):
@@ -155,9 +174,15 @@ class ToyVecEnv:
         self.session[ended] += 1
         self.turn[ended] = 0
         done = self.session >= 3
-        info = {"clicked": clicked, "_clicked": np.ones(n, bool), "examined": examined,
-                "watch_minutes": watch, "session_ended": ended, "churned": np.zeros(n, bool),
-                "instruction_followed": -np.ones(n, dtype=np.int64)}  # fmt: skip
+        info = {
+            "clicked": clicked,
+            "_clicked": np.ones(n, bool),
+            "examined": examined,
+            "watch_minutes": watch,
+            "session_ended": ended,
+            "churned": np.zeros(n, bool),
+            "instruction_followed": -np.ones(n, dtype=np.int64),
+        }
         if done.any():
             self._new_users(np.flatnonzero(done))
         return self._obs(), reward, done, np.zeros(n, bool), info

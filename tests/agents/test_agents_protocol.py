@@ -59,8 +59,23 @@ def test_deterministic_given_seed(name):
     a2 = make_agent(name, slate_size=K, seed=7)
     s1, s2 = _episode(a1, 16), _episode(a2, 16)
     np.testing.assert_array_equal(s1, s2)
-    a1.reset(7)
+    a1.forget(7)
     np.testing.assert_array_equal(_episode(a1, 16), s1)
+
+
+@pytest.mark.parametrize("name", ["linucb", "egreedy", "inslate_ts"])
+def test_reset_keeps_learning_forget_does_not(name):
+    import copy
+
+    agent = make_agent(name, slate_size=K, seed=3)
+    _episode(agent, 8, seed=10)
+    twin = copy.deepcopy(agent)
+    agent.reset(5)
+    twin.reset(5)
+    np.testing.assert_array_equal(_episode(agent, 8, seed=20), _episode(twin, 8, seed=20))
+    fresh = make_agent(name, slate_size=K, seed=5)
+    agent.forget(5)
+    np.testing.assert_array_equal(_episode(agent, 8, seed=20), _episode(fresh, 8, seed=20))
 
 
 @pytest.mark.parametrize("name", ["random", "linucb", "inslate_ts", "egreedy"])
@@ -75,17 +90,19 @@ def test_single_observation_gives_single_slate(name):
 
 
 def _space():
-    return gym.spaces.Dict({
-        "candidate_embedding": gym.spaces.Box(-1, 1, (C, E), np.float32),
-        "candidate_topic": gym.spaces.Box(0, G - 1, (C,), np.int64),
-        "candidate_popularity": gym.spaces.Box(0, 1, (C,), np.float32),
-        "candidate_novelty": gym.spaces.MultiBinary(C),
-        "history_embedding": gym.spaces.Box(-1, 1, (H, E), np.float32),
-        "history_feedback": gym.spaces.Box(0, 1, (H,), np.float32),
-        "topic_histogram": gym.spaces.Box(0, 1, (G,), np.float32),
-        "context": gym.spaces.Box(0, 1, (5,), np.float32),
-        "instruction": gym.spaces.Box(0, 1, (4 + G,), np.float32),
-    })  # fmt: skip
+    return gym.spaces.Dict(
+        {
+            "candidate_embedding": gym.spaces.Box(-1, 1, (C, E), np.float32),
+            "candidate_topic": gym.spaces.Box(0, G - 1, (C,), np.int64),
+            "candidate_popularity": gym.spaces.Box(0, 1, (C,), np.float32),
+            "candidate_novelty": gym.spaces.MultiBinary(C),
+            "history_embedding": gym.spaces.Box(-1, 1, (H, E), np.float32),
+            "history_feedback": gym.spaces.Box(0, 1, (H,), np.float32),
+            "topic_histogram": gym.spaces.Box(0, 1, (G,), np.float32),
+            "context": gym.spaces.Box(0, 1, (5,), np.float32),
+            "instruction": gym.spaces.Box(0, 1, (4 + G,), np.float32),
+        }
+    )
 
 
 def test_make_agent_from_space_and_errors():
