@@ -286,7 +286,7 @@ class KVEngine:
         self._run([j for _, j in jobs], mode="blocks", block_keys=[k for k, _ in jobs])
 
     # ------------------------------------------------------------------ batching
-    def _prepare(self, req: TokRequest, reserve: int = 0) -> _Row:
+    def _prepare(self, req: TokRequest, reserve: int = 0, count: bool = True) -> _Row:
         covered, past, past_len = self._lookup_context(req)
         fresh_ids: list[int] = []
         fresh_slots: list[int] = []
@@ -308,7 +308,8 @@ class KVEngine:
                 slot += len(p.ids)
                 if p.answers is not None:
                     score_points.append((len(fresh_ids) - 1, list(p.answers)))
-        self.reused_tokens += past_len + sum(b[1] for b in blocks)
+        if count:
+            self.reused_tokens += past_len + sum(b[1] for b in blocks)
         return _Row(
             past_len=past_len,
             past=past,
@@ -410,7 +411,7 @@ class KVEngine:
 
     @torch.inference_mode()
     def _run(self, reqs: list[TokRequest], mode: str, block_keys: list[str] | None = None) -> list[Any]:
-        rows = [self._prepare(r) for r in reqs]
+        rows = [self._prepare(r, count=mode == "score") for r in reqs]
         out: list[Any] = [None] * len(rows)
         for chunk in self._chunks(rows):
             crow = [rows[i] for i in chunk]

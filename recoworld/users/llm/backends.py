@@ -343,7 +343,7 @@ class BaseBackend:
                     r = _nan_scores(prompts[i])
                 else:
                     r = np.asarray(r, dtype=np.float64)
-                    if np.isfinite(r).all():
+                    if _complete(prompts[i], r):
                         self.cache.put(k, r)
                 out[i] = r
         self.stats.seconds += time.perf_counter() - t0
@@ -401,6 +401,14 @@ def _nan_scores(prompt: Prompt) -> np.ndarray:
     points = prompt.score_points()
     width = max((len(a) for _, a in points), default=0)
     return np.full((len(points), width), np.nan)
+
+
+def _complete(prompt: Prompt, scores: np.ndarray) -> bool:
+    """Every answer of every scored point has a finite score (then the result may be cached)."""
+    points = prompt.score_points()
+    if scores.shape[0] != len(points):
+        return False
+    return all(np.isfinite(scores[j, : len(a)]).all() for j, (_, a) in enumerate(points))
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:

@@ -35,6 +35,7 @@ from recoworld.users.llm.backends import LLMBackend
 from recoworld.users.llm.parsing import CONTINUE, INSTRUCT, LEAVE, parse_decisions, parse_instruction
 from recoworld.users.llm.prompts import (
     MindsetMemory,
+    clean_generated,
     PromptBuilder,
     Traits,
     event_line,
@@ -71,7 +72,7 @@ class LLMUserConfig:
     describe: bool = (
         False  # item descriptions in the prompts (larger models use them; SmolLM2-135M does worse)
     )
-    temperature: float = 1.0
+    temperature: float = 0.5
     item_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)
     next_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)
     decision: str = "sample"
@@ -81,8 +82,10 @@ class LLMUserConfig:
     keep_lines: int = 2  # lines kept verbatim after a summary
     llm_summaries: bool = True  # False: deterministic summaries (no LLM call)
     llm_instructions: bool = True  # False: instruction texts from templates (hybrid mode then calls no LLM)
-    instruction_tokens: int = 40
-    summary_tokens: int = 48
+    instruction_tokens: int = (
+        20  # continuation of the grounded opening ("There are too many X videos in my feed,")
+    )
+    summary_tokens: int = 32
     generate_tokens: int = 0  # 0: 4 tokens per item + 24
     max_batch: int = 64  # users per backend call
 
@@ -164,7 +167,9 @@ class LLMUserModel:
             "summary_fallbacks": 0,
         }
         self._fallback_rng = np.random.default_rng(0)
-        self.allocate(0)
+        n = len(getattr(base, "population_index", ()))  # adopt the base's slots as they are (no reallocation)
+        self.memory = [MindsetMemory() for _ in range(n)]
+        self.persona = [""] * n
 
     # ------------------------------------------------------------------ forwarding
     def __getattr__(self, name: str) -> Any:
@@ -257,7 +262,7 @@ class LLMUserModel:
                 ]
                 texts = self.backend.generate(prompts, cfg.generate_tokens or 4 * k + 24, stop=("\n\n",))
                 for j, t in zip(range(sl.start, sl.stop), texts):
-                    d = parse_decisions(t, k)
+                    d = parse_decisions(t, k, titles=[self.catalog.title[i] for i in slate_items[j]])
                     choice[j], next_step[j], said[j] = d.choice, d.next_step, d.text
                     self._count_defaults(int((~d.read_items).sum()), int(d.defaults - (~d.read_items).sum()))
         self.counters["llm_decisions"] += n
@@ -331,20 +336,16 @@ class LLMUserModel:
         self.counters["instructions"] += len(speaking)
         need = [j for j in speaking.tolist() if not (new[j] and texts[j])]
         if need and self.config.llm_instructions:
-            prompts = [
+            asks = [
                 self.prompts.instruction_prompt(
                     self.persona[int(rows[j])], self.memory[int(rows[j])], int(kind[j]), int(topic[j])
                 )
                 for j in need
             ]
-            outs = self.backend.generate(prompts, self.config.instruction_tokens, stop=("\n",))
-            for j, text in zip(need, outs):
-                clean = " ".join(text.split()).strip("\"' ")
-                if len(clean) >= 8 and any(ch.isalpha() for ch in clean):
-                    texts[j] = clean
-                    self.counters["instruction_texts"] += 1
-                else:
-                    texts[j] = ""
+            outs = self.backend.generate([p for p, _ in asks], self.config.instruction_tokens, stop=("\n",))
+            for j, (_, opening), text in zip(need, asks, outs):
+                texts[j] = clean_generated(opening, text)
+                self.counters["instruction_texts"] += bool(texts[j])
         for j in speaking.tolist():
             if not texts[j]:
                 g = int(topic[j])
@@ -405,13 +406,13 @@ class LLMUserModel:
         if cfg.llm_summaries:
             for lo in range(0, len(due), cfg.max_batch):
                 chunk = due[lo : lo + cfg.max_batch]
-                prompts = [self.prompts.summary_prompt(self.persona[r], self.memory[r]) for r in chunk]
-                texts[lo : lo + len(chunk)] = self.backend.generate(prompts, cfg.summary_tokens, stop=("\n",))
-        for r, text in zip(due, texts):
+                asks = [self.prompts.summary_prompt(self.persona[r], self.memory[r]) for r in chunk]
+                outs = self.backend.generate([p for p, _ in asks], cfg.summary_tokens, stop=("\n",))
+                texts[lo : lo + len(chunk)] = [clean_generated(o, t) for (_, o), t in zip(asks, outs)]
+        for r, clean in zip(due, texts):
             m = self.memory[r]
-            clean = " ".join(text.split()).strip("\"' ")
             self.counters["summaries"] += 1
-            if len(clean) < 12 or not any(ch.isalpha() for ch in clean):
+            if not clean:
                 clean = template_summary(self.topic_names, m)
                 self.counters["summary_fallbacks"] += cfg.llm_summaries
             m.summary = clean[:240]
@@ -450,11 +451,15 @@ class LLMUserModel:
         items = np.arange(self.catalog.num_items) if items is None else np.asarray(items).ravel()
         empty = MindsetMemory()
         if self.config.style == "score":
-            prompts = [self.prompts.score_prompt("", empty, items[i : i + chunk], neutral=True)
-                       for i in range(0, len(items), chunk)]
+            prompts = [
+                self.prompts.score_prompt("", empty, items[i : i + chunk], neutral=True)
+                for i in range(0, len(items), chunk)
+            ]
         else:
-            prompts = [self.prompts.generate_prompt("", empty, items[i : i + chunk])
-                       for i in range(0, len(items), chunk)]
+            prompts = [
+                self.prompts.generate_prompt("", empty, items[i : i + chunk])
+                for i in range(0, len(items), chunk)
+            ]
         return int(warm(prompts))
 
     # ------------------------------------------------------------------ accounting

@@ -230,7 +230,13 @@ class OpenAIBackend(BaseBackend):
                 "temperature": 0.0,
                 "logprobs": self.top_logprobs,
             }
-            res = self._request("POST", "/completions", payload, validate=_validate_completion)
+
+            def validate(res: dict, answers: tuple[str, ...] = answers) -> None:
+                _validate_completion(res)
+                if np.isnan(_answers_from_completion(res, answers)).all():
+                    raise ValueError("no usable logprobs or text")
+
+            res = self._request("POST", "/completions", payload, validate=validate)
             if res is None:
                 continue
             self._account(res)
@@ -251,12 +257,11 @@ class OpenAIBackend(BaseBackend):
         stops = [s for s in (*stop, *self.chat_format.stops) if s][:4]
         if stops:
             payload["stop"] = stops
-        res = self._request("POST", "/completions", payload, validate=_validate_completion)
+        res = self._request("POST", "/completions", payload, validate=_validate_text)
         if res is None:
             return None
         self._account(res)
-        text = res["choices"][0].get("text")
-        return text if isinstance(text, str) else None
+        return res["choices"][0]["text"]
 
     def _generate_uncached(
         self, prompts: Sequence[Prompt], max_tokens: int, stop: tuple[str, ...]
@@ -277,6 +282,12 @@ def _validate_completion(out: dict) -> None:
     choices = out["choices"]
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise ValueError("no choices")
+
+
+def _validate_text(out: dict) -> None:
+    _validate_completion(out)
+    if not isinstance(out["choices"][0].get("text"), str):
+        raise ValueError("no text")
 
 
 def _answers_from_completion(res: dict, answers: tuple[str, ...]) -> np.ndarray:

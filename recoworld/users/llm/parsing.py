@@ -7,11 +7,14 @@ caller's fallback target (the synthetic user's own, in :mod:`recoworld.users.llm
 
 The answer contract of the generation style (what the prompt asks for; the parser accepts much more)::
 
-    1 click
-    2 skip
+    Quick Pasta Tricks: click
+    Derby Day Highlights: skip
     ...
     next: instruct
     say: too much cooking lately, show me something related
+
+Lines are matched to items by title when the titles are given (small models copy titles, then often drift);
+numbered lines (``1 click``) and bare verdicts (taken in order) are read too.
 
 Accepted variations: ``1. Click``, ``1) like``, ``#3 - skip``, ``item 4: watch``, verdicts without numbers (taken in
 order), several verdicts on one line, synonyms (watch/open/yes → click, love/favourite → like, pass/no/ignore/
@@ -98,11 +101,18 @@ def _first(words: list[str], table: dict[str, int]) -> int | None:
     return None
 
 
-def parse_decisions(text: object, num_items: int) -> Decisions:
-    """Read per-item verdicts and the next step from ``text`` (see the module docstring). Never raises."""
+def parse_decisions(
+    text: object, num_items: int, titles: list[str] | tuple[str, ...] | None = None
+) -> Decisions:
+    """Read per-item verdicts and the next step from ``text`` (see the module docstring). Never raises.
+
+    With ``titles`` (the slate's item titles), a line that starts with (most of) an item's title gives that item's
+    verdict ("Pasta Tricks: click"), whatever its position; lines naming an item already read are ignored.
+    """
     n = max(0, int(num_items)) if isinstance(num_items, (int, np.integer)) else 0
     try:
-        return _parse_decisions(text if isinstance(text, str) else ("" if text is None else str(text)), n)
+        t = text if isinstance(text, str) else ("" if text is None else str(text))
+        return _parse_decisions(t, n, [str(x) for x in titles][:n] if titles is not None else None)
     except Exception:  # noqa: BLE001 - total by contract
         return Decisions(
             choice=np.full(n, DEFAULT_CHOICE, dtype=np.int8),
@@ -111,7 +121,24 @@ def parse_decisions(text: object, num_items: int) -> Decisions:
         )
 
 
-def _parse_decisions(text: str, n: int) -> Decisions:
+def _title_index(line: str, titles: list[str]) -> int | None:
+    """The item whose title best matches the start of ``line`` (before a colon or arrow), or None."""
+    head = re.split(r"\s*(?::|->|=>|\s-\s)", line, maxsplit=1)[0]
+    words = set(_WORD.findall(head.lower()))
+    if not words:
+        return None
+    best, best_score = None, 0.0
+    for i, t in enumerate(titles):
+        tw = set(_WORD.findall(t.lower()))
+        if not tw:
+            continue
+        score = len(words & tw) / len(words | tw)
+        if score > best_score:
+            best, best_score = i, score
+    return best if best_score >= 0.5 else None
+
+
+def _parse_decisions(text: str, n: int, titles: list[str] | None = None) -> Decisions:
     choice = np.full(n, DEFAULT_CHOICE, dtype=np.int8)
     read = np.zeros(n, dtype=bool)
     next_step: int | None = None
@@ -135,6 +162,15 @@ def _parse_decisions(text: str, n: int) -> Decisions:
                     if len(rest) == 2 and len(rest[1].strip()) > 3:
                         say = rest[1].strip().strip("\"'")
             continue
+        if titles:
+            idx = _title_index(line, titles)
+            if idx is not None:
+                tail = re.split(r"(?::|->|=>|\s-\s)", line, maxsplit=1)
+                verdict = _first(_WORD.findall(tail[-1].lower()), _CHOICE_WORDS) if len(tail) == 2 else None
+                if verdict is not None and not read[idx]:
+                    choice[idx] = verdict
+                    read[idx] = True
+                continue
         m = _NUMBERED.match(line)
         if m and m.group(1) is not None and m.group(2) is not None:
             idx = int(m.group(1)) - 1

@@ -9,6 +9,7 @@ that decide see the persona.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,16 +35,17 @@ _SCORE_EXAMPLE_ANSWER = (
     "\nRamen Taste Test| (food reviews) -> skip\nSpeedrun Secrets| (gaming) -> skip\nNext -> continue"
 )
 _GEN_SYSTEM = (
-    "You are a person scrolling a video app. Read the list of videos and answer with one line per video: its "
-    "number and skip, click or like. Like what you love, click what matches your tastes, skip the rest. Then "
-    "write 'next:' and continue, instruct or leave; if you instruct, add a line 'say:' with one short sentence "
-    "telling the app what you want."
+    "You are a person scrolling a video app. For each video write its title, a colon and skip, click or like. "
+    "Like what you love, click what matches your tastes, skip the rest. Then write 'next:' and continue, instruct "
+    "or leave; if you instruct, add a line 'say:' with one short sentence telling the app what you want."
 )
 _GEN_EXAMPLE_USER = (
-    "Profile: I love chess and golf. I also enjoy news.\nVideos:\n1. Endgame Puzzles (chess)\n"
-    "2. Storm Chasers (weather)\n3. Putting Tips (golf)\n4. Ramen Taste Test (food reviews)"
+    "Profile: I love chess and golf. I also enjoy news.\nVideos:\nEndgame Puzzles (chess)\n"
+    "Storm Chasers (weather)\nPutting Tips (golf)\nRamen Taste Test (food reviews)"
 )
-_GEN_EXAMPLE_ANSWER = "1 like\n2 skip\n3 click\n4 skip\nnext: continue"
+_GEN_EXAMPLE_ANSWER = (
+    "Endgame Puzzles: like\nStorm Chasers: skip\nPutting Tips: click\nRamen Taste Test: skip\nnext: continue"
+)
 _INSTRUCT_SYSTEM = (
     "You are a person using a video app. Tell the app, in one short sentence in the first person, what you want "
     "to see. Mention the topic by name."
@@ -96,7 +98,8 @@ def persona_text(topic_names: tuple[str, ...], rho: np.ndarray, traits: Traits, 
     elif traits.patience > 1.4:
         bits.append("I am patient")
     if bits:
-        s += " " + ", ".join(bits).capitalize() + "."
+        text = ", ".join(bits)
+        s += " " + text[0].upper() + text[1:] + "."
     return s
 
 
@@ -184,51 +187,96 @@ class PromptBuilder:
             ctx = self.context(self.score_system, persona, memory)
         body = [Segment("Videos:" + self._user_close + self._asst_open.rstrip("\n"))]
         for i in np.asarray(items).tolist():
-            body.append(Segment("\n" + item_line(c, i, self.describe), cacheable=True))
-            body.append(Segment(f"| ({self.topic_names[c.topic[i]]}) ->", answers=ITEM_ANSWERS))
+            body.append(Segment("\n" + item_line(c, i, self.describe) + "| (", cacheable=True))
+            body.append(Segment(f"{self.topic_names[c.topic[i]]}) ->", answers=ITEM_ANSWERS))
         body.append(Segment("\nNext ->", answers=NEXT_ANSWERS))
         return Prompt(ctx, tuple(body), block_context=self._score_block_context)
 
     def generate_prompt(self, persona: str, memory: MindsetMemory, items: np.ndarray) -> Prompt:
-        """Full mode, generation style: the list in the user turn, the answer lines generated."""
+        """Full mode, generation style: the list in the user turn, "Title: verdict" lines generated."""
         c = self.catalog
         body = [Segment("Videos:")]
-        for j, i in enumerate(np.asarray(items).tolist()):
-            body.append(Segment(f"\n{j + 1}."))
+        for i in np.asarray(items).tolist():
             body.append(
-                Segment(f" {item_line(c, i, self.describe)} ({self.topic_names[c.topic[i]]})", cacheable=True)
+                Segment(
+                    f"\n{item_line(c, i, self.describe)} ({self.topic_names[c.topic[i]]})", cacheable=True
+                )
             )
         body.append(Segment(self._user_close + self._asst_open))
         return Prompt(
             self.context(self.generate_system, persona, memory),
             tuple(body),
-            block_context=self.generate_system + self._user_open,
+            block_context=self.generate_system + self._user_open + "Videos:",
         )
 
     # ------------------------------------------------------------------ texts
-    def instruction_prompt(self, persona: str, memory: MindsetMemory, kind: int, topic: int) -> Prompt:
-        """Ask for the user's reflective instruction given its structured target (type, topic)."""
+    def instruction_prompt(
+        self, persona: str, memory: MindsetMemory, kind: int, topic: int
+    ) -> tuple[Prompt, str]:
+        """Ask for the user's reflective instruction given its structured target (type, topic).
+
+        Returns the prompt and the opening of the answer it ends with (the model continues it): the opening
+        states the target, so the text stays grounded in the structured instruction even for small models.
+        """
         name = self.topic_names[topic] if 0 <= topic < len(self.topic_names) else ""
         if kind == INSTRUCTION_AVOID and name:
-            situation = f"You have seen too many {name} videos."
+            situation, opening = (
+                f"You have seen too many {name} videos.",
+                f"There are too many {name} videos in my feed,",
+            )
         elif kind == INSTRUCTION_RELATED and name:
-            situation = f"You want more videos related to {name}."
-        elif kind == INSTRUCTION_NEW or not name:
-            situation = "Everything looks the same."
+            situation, opening = (
+                f"You want more videos related to {name}.",
+                f"I want more videos related to {name},",
+            )
         else:
-            situation = "You want something different."
+            situation, opening = "Everything looks the same.", "I want something new,"
         body = (
             Segment(f"Profile: {persona}\n{memory.text()}{situation}" + self._user_close + self._asst_open),
+            Segment(opening),
         )
-        return Prompt((self.instruct_system, self._user_open), body)
+        return Prompt((self.instruct_system, self._user_open), body), opening
 
-    def summary_prompt(self, persona: str, memory: MindsetMemory) -> Prompt:
-        """Ask for a one-sentence mindset summarising the memory."""
+    def summary_prompt(self, persona: str, memory: MindsetMemory) -> tuple[Prompt, str]:
+        """Ask for a one-sentence mindset summarising the memory; returns the prompt and the answer's opening."""
         lines = (f"Earlier: {memory.summary}\n" if memory.summary else "") + "".join(
             f"{x}\n" for x in memory.lines
         )
-        body = (Segment(f"Profile: {persona}\n{lines}" + self._user_close + self._asst_open),)
-        return Prompt((self.summary_system, self._user_open), body)
+        opening = "Lately I"
+        body = (
+            Segment(f"Profile: {persona}\n{lines}" + self._user_close + self._asst_open),
+            Segment(opening),
+        )
+        return Prompt((self.summary_system, self._user_open), body), opening
+
+
+def clean_generated(opening: str, text: str, max_chars: int = 240) -> str:
+    """The opening plus the generated continuation, cut at its first sentence end and at the first repeated
+    clause; "" when what remains is unusable (too short, an apology loop, not text)."""
+    raw = str(text)
+    sep = " " if raw[:1].isspace() else ""
+    cont = " ".join(raw.split())
+    for end in (". ", "! ", "? "):
+        i = cont.find(end)
+        if i >= 0:
+            cont = cont[: i + 1]
+    seen: set[str] = set()
+    kept = []
+    for clause in re.split(r"(?<=[,;.!?])\s+", cont):
+        key = clause.lower().strip(" ,;.!?")
+        if key and key in seen:
+            break
+        seen.add(key)
+        kept.append(clause)
+    cont = " ".join(kept).strip()
+    low = cont.lower()
+    if any(bad in low for bad in ("sorry", "as an ai", "assistant", "i cannot", "i can't", "unable to")):
+        return ""
+    if len(cont) < 2 or not any(ch.isalpha() for ch in cont):
+        return ""
+    out = (opening + ("" if cont[:1] in ",.;!?'" else sep) + cont).strip()
+    out = out[:max_chars]
+    return out if out.endswith((".", "!", "?")) else out.rstrip(",; ") + "."
 
 
 def event_line(topic_names: tuple[str, ...], topics: np.ndarray, choice: np.ndarray) -> str:
