@@ -126,7 +126,7 @@ def test_user_model_survives_a_bad_server(world, fault_server, mode, style):
     from recoworld.users.synthetic import SyntheticUserModel
 
     fault_server.mode, fault_server.delay = mode, 0.3
-    b = backend(fault_server.url, timeout=0.1, max_retries=1)
+    b = backend(fault_server.url, timeout=0.1, max_retries=1, breaker_failures=4)
 
     def factory(w, cfg, streams):
         return make_llm_user_model(SyntheticUserModel(w, cfg, streams), mode="full", style=style, backend=b)
