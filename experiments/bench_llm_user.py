@@ -1,8 +1,12 @@
-"""Throughput of the LLM user simulator: user decisions per second (one user's response to one 10-item slate) in
-full mode (scoring and generation styles) and hybrid mode, in-process (transformers, embedded SmolLM2-135M) and
-through a llama.cpp OpenAI-compatible server serving the same GGUF, started by this script on a free local port.
+"""Throughput of the LLM user simulator: user decisions per second (one user's response to one 10-item slate)
+in
+full mode (scoring and generation styles) and hybrid mode, in-process (transformers, embedded SmolLM2-135M)
+and
+through a llama.cpp OpenAI-compatible server serving the same GGUF, started by this script on a free local
+port.
 
-Decisions are timed through the real batched simulator (``recoworld.envs.core.Simulator``) with a random policy,
+Decisions are timed through the real batched simulator (``recoworld.envs.core.Simulator``) with a random
+policy,
 after ``--warmup`` untimed requests; the item-line cache is filled first (``--warm-items``, timed separately).
 
     python experiments/bench_llm_user.py                      # everything
@@ -81,8 +85,8 @@ def free_port() -> int:
 def start_server(gguf: str, threads: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--host", "127.0.0.1", "--port", str(port),
-         "--n_ctx", "2048", "--n_threads", str(threads), "--n_batch", "512"],
+        [sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "2048", "--n_threads", str(threads), "--n_batch", "512"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

@@ -1,10 +1,14 @@
 """Fidelity of the LLM user simulator: do the LLM's clicks follow the users' true (latent) preferences?
 
-A batch of simulated users is served random slates from the environment's retrieval candidates (a random policy,
-so that every slate mixes liked and unliked items) through the real batched simulator with the LLM user in full
+A batch of simulated users is served random slates from the environment's retrieval candidates (a random
+policy,
+so that every slate mixes liked and unliked items) through the real batched simulator with the LLM user in
+full
 mode. For every shown item we record the user's true affinity ρ_u · α_i (latent ground truth, read before the
-slate is answered) and the ground-truth utility; the AUC of clicked vs skipped items under that score says how well
-the LLM's decisions rank items the way the latent user would (0.5: unrelated; the synthetic user's own AUC under the
+slate is answered) and the ground-truth utility; the AUC of clicked vs skipped items under that score says how
+well
+the LLM's decisions rank items the way the latent user would (0.5: unrelated; the synthetic user's own AUC
+under the
 same protocol is printed as the reference). Hybrid mode is also run to measure how often the LLM-written
 instruction texts state the synthetic target (type and topic) that the parser can read back.
 
@@ -27,7 +31,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 
-# ---------------------------------------------------------------------------------------------------- arguments
+# ----------------------------------------------------------------------------------------------------
+# arguments
 @dataclass
 class Args:
     model: str | None = None  # local HF model directory or .gguf file (default: the embedded SmolLM2)

@@ -1,8 +1,10 @@
-"""The LLM user simulator (DESIGN.md §4, docs/llm_users.md): the synthetic user's latent state, spoken and (in full
+"""The LLM user simulator (DESIGN.md §4, docs/llm_users.md): the synthetic user's latent state, spoken and (in
+full
 mode) decided by a language model, in-process (transformers) or through any OpenAI-compatible server.
 
 Importing this package imports neither torch nor transformers; backends import them when constructed and raise
-:class:`LLMUnavailableError` naming the extra to install (``pip install 'recoworld[llm]'``) when they are missing.
+:class:`LLMUnavailableError` naming the extra to install (``pip install 'recoworld[llm]'``) when they are
+missing.
 """
 
 from recoworld.users.llm.backends import (

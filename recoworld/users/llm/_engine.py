@@ -1,20 +1,27 @@
 """A small KV-cached inference engine over a Hugging Face Llama-family model (torch, CPU or GPU).
 
 Why not ``model.generate``: a simulated user's prompt is mostly text the model has already read — the shared
-instructions, the user's persona and memory (growing by one line per turn) and catalogue items it has seen in other
+instructions, the user's persona and memory (growing by one line per turn) and catalogue items it has seen in
+other
 users' slates. The engine keeps
 
-* a **prefix cache**: the keys/values of whole prompt contexts, keyed by a hash chain of their text pieces, so the
+* a **prefix cache**: the keys/values of whole prompt contexts, keyed by a hash chain of their text pieces, so
+the
   next turn only computes the new memory line and the slate (exact: the same numbers as recomputing);
-* a **block cache**: the keys/values of item lines encoded once, in a fixed short context, stored before the rotary
-  position embedding and rotated to wherever the line appears in a prompt (the "block attention" approximation:
+* a **block cache**: the keys/values of item lines encoded once, in a fixed short context, stored before the
+rotary
+  position embedding and rotated to wherever the line appears in a prompt (the "block attention"
+  approximation:
   an item line does not attend to the persona, while the answer cue after it attends to everything);
 
-and reads next-token log-probabilities at many positions of one forward pass (one per item), so that a whole slate is
-scored at once. Everything runs batched across users with ragged lengths (per-row positions and masks, no padding
+and reads next-token log-probabilities at many positions of one forward pass (one per item), so that a whole
+slate is
+scored at once. Everything runs batched across users with ragged lengths (per-row positions and masks, no
+padding
 inside the sequences).
 
-Supported architectures: those with the Llama decoder layout (``llama``, ``mistral``, ``qwen2``, ``qwen3``, ...);
+Supported architectures: those with the Llama decoder layout (``llama``, ``mistral``, ``qwen2``, ``qwen3``,
+...);
 :func:`supports` says whether a loaded model qualifies. Others go through the plain path of the backend.
 """
 
@@ -38,9 +45,8 @@ def supports(model: Any) -> bool:
     inner = getattr(model, "model", None)
     if cfg is None or inner is None or getattr(cfg, "model_type", None) not in SUPPORTED_TYPES:
         return False
-    if getattr(cfg, "sliding_window", None) and getattr(cfg, "use_sliding_window", True):
-        if cfg.model_type == "mistral":
-            return False
+    if cfg.model_type == "mistral" and getattr(cfg, "sliding_window", None):
+        return False  # sliding-window attention is not modelled by the engine
     layers = getattr(inner, "layers", None)
     return (
         bool(layers)
@@ -101,7 +107,8 @@ class LRUTensors:
 class Part:
     """One part of a prompt body after the cached context.
 
-    ``kind`` is ``"fresh"`` (tokens computed in the pass) or ``"block"`` (tokens whose keys/values come from the
+    ``kind`` is ``"fresh"`` (tokens computed in the pass) or ``"block"`` (tokens whose keys/values come from
+    the
     block cache under ``key``). A fresh part with ``answers`` (first-token ids) is scored at its last token.
     """
 

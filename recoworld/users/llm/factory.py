@@ -97,7 +97,8 @@ def make_llm_user_model(
     """An :class:`LLMUserModel` over ``base`` (a ``SyntheticUserModel``).
 
     ``backend`` wins when given; otherwise a process-wide shared backend is built from ``base_url`` (an
-    OpenAI-compatible server: vLLM, llama.cpp, Ollama) or ``model_path``/``gguf_file`` (in-process transformers;
+    OpenAI-compatible server: vLLM, llama.cpp, Ollama) or ``model_path``/``gguf_file`` (in-process
+    transformers;
     default the embedded SmolLM2-135M-Instruct GGUF). ``overrides`` are fields of :class:`LLMUserConfig`
     (``contrast=True``, ``temperature=0.7``, ``describe=True``, ...).
     """

@@ -1,17 +1,21 @@
-"""The LLM user model: the batched :class:`~recoworld.users.base.UserModel` protocol, answered by a language model
+"""The LLM user model: the batched :class:`~recoworld.users.base.UserModel` protocol, answered by a language
+model
 on top of the synthetic user (DESIGN.md §4).
 
 * ``mode="hybrid"``: the synthetic model decides every behaviour; the LLM writes the reflective instructions'
-  text (given their structured target) and the mindset summaries. Cheap: the LLM is called only when a user speaks
+  text (given their structured target) and the mindset summaries. Cheap: the LLM is called only when a user
+  speaks
   or its memory grows long.
 * ``mode="full"``: the LLM decides, per slate, skip/click/like for every item and continue/instruct/leave; the
-  decisions go through the synthetic user's outcome and mindset update (``apply_choices``), so the latent state
+  decisions go through the synthetic user's outcome and mindset update (``apply_choices``), so the latent
+  state
   (interests, boredom, fatigue, patience) stays consistent and ground truth stays measurable. Two styles:
   ``"score"`` compares the log-probabilities of the allowed answers at every item in one pass; ``"generate"``
   writes line-oriented answers parsed leniently (:mod:`recoworld.users.llm.parsing`).
 
 Whatever cannot be read becomes a documented default (skip / continue) and is counted in :meth:`llm_stats`.
-A user that runs out of patience in the synthetic mindset still ends its session in full mode (the LLM's "leave"
+A user that runs out of patience in the synthetic mindset still ends its session in full mode (the LLM's
+"leave"
 is added to it, never removed), so sessions stay bounded whatever the model answers.
 """
 
@@ -35,9 +39,9 @@ from recoworld.users.llm.backends import LLMBackend
 from recoworld.users.llm.parsing import CONTINUE, INSTRUCT, LEAVE, parse_decisions, parse_instruction
 from recoworld.users.llm.prompts import (
     MindsetMemory,
-    clean_generated,
     PromptBuilder,
     Traits,
+    clean_generated,
     event_line,
     persona_text,
     template_summary,
@@ -60,7 +64,8 @@ class LLMUserConfig:
     """Settings of the LLM user model; every field is validated (a bad value raises ``ValueError`` naming it).
 
     Decisions in the scoring style: the answers' log-probabilities plus ``item_bias`` (skip, click, like) and
-    ``next_bias`` (continue, instruct, leave), divided by ``temperature``, give a distribution over the allowed
+    ``next_bias`` (continue, instruct, leave), divided by ``temperature``, give a distribution over the
+    allowed
     answers, sampled with the user's counter-based random stream (``decision="sample"``) or maximised
     (``"argmax"``). With ``contrast=True`` the log-probabilities under a neutral persona are subtracted and
     ``log(prior)`` added (pointwise mutual information between persona and answer): better fidelity for small
@@ -114,7 +119,8 @@ class LLMUserModel:
         base: the synthetic user model (owns the latent state, the random streams and the outcome model; must
             offer ``apply_choices`` for full mode).
         backend: an :class:`~recoworld.users.llm.backends.LLMBackend`.
-        mode, style: see the module docstring; ``config`` (an :class:`LLMUserConfig`) or keyword overrides of its
+        mode, style: see the module docstring; ``config`` (an :class:`LLMUserConfig`) or keyword overrides of
+        its
             fields set the rest.
         catalog: the item catalogue (titles, topics, descriptions); by default ``base.catalog``.
 
@@ -191,7 +197,7 @@ class LLMUserModel:
     def start_session(self, rows: np.ndarray, gap_days: np.ndarray) -> None:
         self.base.start_session(rows, gap_days)
         gaps = np.asarray(gap_days).tolist()
-        for r, g in zip(np.asarray(rows).tolist(), gaps):
+        for r, g in zip(np.asarray(rows).tolist(), gaps, strict=True):
             self.persona[r] = self._persona(r)
             if g > 0:
                 self.memory[r].add(f"Came back after {int(g)} day{'s' if g != 1 else ''}.")
@@ -241,27 +247,27 @@ class LLMUserModel:
             if cfg.style == "score":
                 prompts = [
                     self.prompts.score_prompt(self.persona[r], self.memory[r], slate_items[j])
-                    for j, r in zip(range(sl.start, sl.stop), r_chunk)
+                    for j, r in zip(range(sl.start, sl.stop), r_chunk, strict=False)
                 ]
                 scores = self.backend.score(prompts)
                 if cfg.contrast:
                     neutral = self.backend.score(
                         [
                             self.prompts.score_prompt("", self.memory[r], slate_items[j], neutral=True)
-                            for j, r in zip(range(sl.start, sl.stop), r_chunk)
+                            for j, r in zip(range(sl.start, sl.stop), r_chunk, strict=False)
                         ]
                     )
                 else:
                     neutral = [None] * len(scores)
-                for j, s, s0 in zip(range(sl.start, sl.stop), scores, neutral):
+                for j, s, s0 in zip(range(sl.start, sl.stop), scores, neutral, strict=False):
                     choice[j], next_step[j] = self._decide_scores(s, s0, k, u_items[j], u_next[j])
             else:
                 prompts = [
                     self.prompts.generate_prompt(self.persona[r], self.memory[r], slate_items[j])
-                    for j, r in zip(range(sl.start, sl.stop), r_chunk)
+                    for j, r in zip(range(sl.start, sl.stop), r_chunk, strict=False)
                 ]
                 texts = self.backend.generate(prompts, cfg.generate_tokens or 4 * k + 24, stop=("\n\n",))
-                for j, t in zip(range(sl.start, sl.stop), texts):
+                for j, t in zip(range(sl.start, sl.stop), texts, strict=False):
                     d = parse_decisions(t, k, titles=[self.catalog.title[i] for i in slate_items[j]])
                     choice[j], next_step[j], said[j] = d.choice, d.next_step, d.text
                     self._count_defaults(int((~d.read_items).sum()), int(d.defaults - (~d.read_items).sum()))
@@ -343,7 +349,7 @@ class LLMUserModel:
                 for j in need
             ]
             outs = self.backend.generate([p for p, _ in asks], self.config.instruction_tokens, stop=("\n",))
-            for j, (_, opening), text in zip(need, asks, outs):
+            for j, (_, opening), text in zip(need, asks, outs, strict=False):
                 texts[j] = clean_generated(opening, text)
                 self.counters["instruction_texts"] += bool(texts[j])
         for j in speaking.tolist():
@@ -408,8 +414,10 @@ class LLMUserModel:
                 chunk = due[lo : lo + cfg.max_batch]
                 asks = [self.prompts.summary_prompt(self.persona[r], self.memory[r]) for r in chunk]
                 outs = self.backend.generate([p for p, _ in asks], cfg.summary_tokens, stop=("\n",))
-                texts[lo : lo + len(chunk)] = [clean_generated(o, t) for (_, o), t in zip(asks, outs)]
-        for r, clean in zip(due, texts):
+                texts[lo : lo + len(chunk)] = [
+                    clean_generated(o, t) for (_, o), t in zip(asks, outs, strict=False)
+                ]
+        for r, clean in zip(due, texts, strict=False):
             m = self.memory[r]
             self.counters["summaries"] += 1
             if not clean:
@@ -476,7 +484,7 @@ class LLMUserModel:
 
 
 def _sample(logits: np.ndarray, temperature: float, u: np.ndarray, how: str) -> np.ndarray:
-    """Per row: index drawn from softmax(logits / T) by inverse CDF with ``u`` (or argmax); -1 where unusable."""
+    """Per row: index drawn from softmax(logits / T) by inverse CDF with ``u`` (or argmax); -1 if unusable."""
     logits = np.asarray(logits, dtype=np.float64)
     out = np.full(logits.shape[0], -1, dtype=np.int64)
     ok = np.isfinite(logits).all(axis=1)

@@ -1,18 +1,23 @@
 """Any OpenAI-compatible completion server as an LLM backend: vLLM, llama.cpp's server (``llama_cpp.server``),
 Ollama, LM Studio, ... Standard library only (``http.client``), persistent connections per worker thread.
 
-Scoring uses ``/v1/completions`` with ``max_tokens=1`` and ``logprobs=k`` at each scored point of a prompt: the
+Scoring uses ``/v1/completions`` with ``max_tokens=1`` and ``logprobs=k`` at each scored point of a prompt:
+the
 answers' log-probabilities are read from the server's top-k list (answers absent from it get a floor below the
-smallest listed value; see :func:`recoworld.users.llm.backends.match_answers`). The points of one prompt are sent
+smallest listed value; see :func:`recoworld.users.llm.backends.match_answers`). The points of one prompt are
+sent
 in order on one connection, so a server with prefix caching (llama.cpp, vLLM) computes each prompt about once.
 
-Every request is bounded by a timeout and retried with exponential backoff on connection errors, timeouts, 5xx/429
-answers and malformed bodies; a request that still fails yields NaN scores / an empty text and is counted — a run
+Every request is bounded by a timeout and retried with exponential backoff on connection errors, timeouts,
+5xx/429
+answers and malformed bodies; a request that still fails yields NaN scores / an empty text and is counted — a
+run
 never crashes because of the server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import threading
@@ -119,10 +124,8 @@ class OpenAIBackend(BaseBackend):
     def _drop_conn(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):
                 conn.close()
-            except Exception:  # noqa: BLE001
-                pass
         self._local.conn = None
 
     def _once(self, method: str, path: str, payload: dict | None) -> dict:
@@ -193,8 +196,8 @@ class OpenAIBackend(BaseBackend):
             raise LLMUnavailableError(
                 f"cannot reach an OpenAI-compatible server at {self.base_url} ({exc}). Start one, e.g. "
                 "`python -m llama_cpp.server --model FILE.gguf --host 127.0.0.1 --port 8000` "
-                "(pip install 'llama-cpp-python[server]'), `vllm serve MODEL` or `ollama serve`, and pass its "
-                "address as base_url; or leave base_url unset to run the embedded model in-process"
+                "(pip install 'llama-cpp-python[server]'), `vllm serve MODEL` or `ollama serve`, and pass "
+                "its address as base_url; or leave base_url unset to run the embedded model in-process"
             ) from exc
         data = out.get("data") if isinstance(out, dict) else None
         return (

@@ -1,7 +1,9 @@
-"""Lenient, total parsing of LLM answers. Nothing here raises: whatever cannot be read becomes a documented default
+"""Lenient, total parsing of LLM answers. Nothing here raises: whatever cannot be read becomes a documented
+default
 and is counted.
 
-Defaults (``DEFAULT_CHOICE``, ``DEFAULT_NEXT``): an item whose verdict cannot be read is **skipped**; a missing or
+Defaults (``DEFAULT_CHOICE``, ``DEFAULT_NEXT``): an item whose verdict cannot be read is **skipped**; a
+missing or
 unreadable next step is **continue**. An instruction whose target cannot be recovered from its text gets the
 caller's fallback target (the synthetic user's own, in :mod:`recoworld.users.llm.model`).
 
@@ -16,9 +18,11 @@ The answer contract of the generation style (what the prompt asks for; the parse
 Lines are matched to items by title when the titles are given (small models copy titles, then often drift);
 numbered lines (``1 click``) and bare verdicts (taken in order) are read too.
 
-Accepted variations: ``1. Click``, ``1) like``, ``#3 - skip``, ``item 4: watch``, verdicts without numbers (taken in
+Accepted variations: ``1. Click``, ``1) like``, ``#3 - skip``, ``item 4: watch``, verdicts without numbers
+(taken in
 order), several verdicts on one line, synonyms (watch/open/yes → click, love/favourite → like, pass/no/ignore/
-dislike → skip; stay/more → continue; quit/exit/stop/bye → leave; ask/tell/request → instruct), any case, stray
+dislike → skip; stay/more → continue; quit/exit/stop/bye → leave; ask/tell/request → instruct), any case,
+stray
 punctuation, chatter before and after.
 """
 
@@ -62,8 +66,8 @@ _CHOICE_WORDS = {
 _NEXT_WORDS = {
     "continue": CONTINUE, "continues": CONTINUE, "stay": CONTINUE, "more": CONTINUE, "keep": CONTINUE,
     "instruct": INSTRUCT, "instruction": INSTRUCT, "ask": INSTRUCT, "tell": INSTRUCT, "request": INSTRUCT,
-    "leave": LEAVE, "leaves": LEAVE, "quit": LEAVE, "exit": LEAVE, "stop": LEAVE, "bye": LEAVE, "goodbye": LEAVE,
-    "close": LEAVE,
+    "leave": LEAVE, "leaves": LEAVE, "quit": LEAVE, "exit": LEAVE, "stop": LEAVE, "bye": LEAVE,
+    "goodbye": LEAVE, "close": LEAVE,
 }  # fmt: skip
 _NEXT_LABEL = re.compile(
     r"^\s*(?:[-*#>]\s*)?(next|then|after(?:wards)?|decision|action|now)\b\s*[:\-=>)]*", re.I
@@ -79,7 +83,8 @@ _WORD = re.compile(r"[a-z]+")
 
 @dataclass
 class Decisions:
-    """A parsed answer: per-item choice (0 skip, 1 click, 2 like), next step (0 continue, 1 instruct, 2 leave),
+    """A parsed answer: per-item choice (0 skip, 1 click, 2 like), next step (0 continue, 1 instruct, 2
+    leave),
     the instruction text ("" if none), and how many fields fell back to their default."""
 
     choice: np.ndarray
@@ -106,7 +111,8 @@ def parse_decisions(
 ) -> Decisions:
     """Read per-item verdicts and the next step from ``text`` (see the module docstring). Never raises.
 
-    With ``titles`` (the slate's item titles), a line that starts with (most of) an item's title gives that item's
+    With ``titles`` (the slate's item titles), a line that starts with (most of) an item's title gives that
+    item's
     verdict ("Pasta Tricks: click"), whatever its position; lines naming an item already read are ignored.
     """
     n = max(0, int(num_items)) if isinstance(num_items, (int, np.integer)) else 0
@@ -191,7 +197,7 @@ def _parse_decisions(text: str, n: int, titles: list[str] | None = None) -> Deci
             next_step = step
     # verdicts without numbers fill the unread items in order
     free = np.flatnonzero(~read)
-    for idx, verdict in zip(free, unnumbered):
+    for idx, verdict in zip(free, unnumbered, strict=False):
         choice[idx] = verdict
         read[idx] = True
     defaults = int((~read).sum()) + (next_step is None)
@@ -204,7 +210,7 @@ def _parse_decisions(text: str, n: int, titles: list[str] | None = None) -> Deci
     )
 
 
-# ---------------------------------------------------------------------------------------------------- instructions
+# ------------------------------------------------------------------------------------------ instructions
 _AVOID_CUES = (
     "too many", "too much", "no more", "less ", "fewer", "stop", "avoid", "tired of", "bored of", "sick of",
     "enough", "without", "don't want", "do not want", "not interested", "hate", "annoy",
@@ -227,8 +233,10 @@ def parse_instruction(
     """Recover a structured instruction (type, topic) from a sentence. Never raises.
 
     Returns ``(type, topic, clean_text, recovered)``: ``recovered`` is False when the target came from
-    ``fallback`` (or is "none" without one). Rules: a mentioned topic with an avoid cue ("too many", "tired of",
-    "no more", ...) and no related cue → AVOID; a mentioned topic otherwise → RELATED; no topic but a novelty cue
+    ``fallback`` (or is "none" without one). Rules: a mentioned topic with an avoid cue ("too many", "tired
+    of",
+    "no more", ...) and no related cue → AVOID; a mentioned topic otherwise → RELATED; no topic but a novelty
+    cue
     ("new", "something else", "different") → NEW.
     """
     try:

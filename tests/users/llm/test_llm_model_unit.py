@@ -1,4 +1,5 @@
-"""LLMUserModel's decision mapping, defaults, instructions and memory, with a deterministic test double backend
+"""LLMUserModel's decision mapping, defaults, instructions and memory, with a deterministic test double
+backend
 (the real backends are exercised in test_llm_inprocess.py, test_llm_server.py and test_llm_http_faults.py)."""
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def test_hybrid_keeps_synthetic_behaviour_and_falls_back_to_templates(world):
     twin.reset_users(rows, np.arange(4) * 11)
     twin.start_session(rows, np.zeros(4, dtype=np.int64))
     spoke = 0
-    for t in range(12):
+    for _ in range(12):
         slates = np.tile(world.catalog.items_by_topic[:10], (4, 1))  # monotonous: boredom, instructions
         fb = um.respond(rows, slates)
         ft = twin.respond(rows, slates)
@@ -186,7 +187,10 @@ def test_attributes_are_forwarded_to_the_base(world):
 
 
 def test_import_does_not_pull_torch():
-    code = "import sys, recoworld, recoworld.users.llm; assert 'torch' not in sys.modules; assert 'transformers' not in sys.modules"
+    code = (
+        "import sys, recoworld, recoworld.users.llm; "
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
