@@ -55,6 +55,7 @@ class RunResult:
     requests: np.ndarray
     clicks: np.ndarray
     examined: np.ndarray
+    clicked_requests: np.ndarray  # requests with at least one click
     diversity: np.ndarray  # mean intra-slate diversity of the user's slates
     session_return: np.ndarray  # mean reward per session
     instructions_judged: np.ndarray  # requests that had a pending instruction
@@ -64,7 +65,13 @@ class RunResult:
 
     @property
     def ctr(self) -> np.ndarray:
+        """Per-user clicks per examined slot."""
         return self.clicks / np.maximum(self.examined, 1)
+
+    @property
+    def slate_ctr(self) -> np.ndarray:
+        """Per-user share of requests (slates) with at least one click — the paper's click rate."""
+        return self.clicked_requests / np.maximum(self.requests, 1)
 
     @property
     def follow_rate(self) -> np.ndarray:
@@ -102,7 +109,7 @@ def run_agent(
     n = users
     done = np.zeros(n, dtype=bool)
     z = lambda: np.zeros(n)  # noqa: E731
-    watch, sessions, requests, clicks, examined, div_sum = z(), z(), z(), z(), z(), z()
+    watch, sessions, requests, clicks, examined, div_sum, clicked_req = z(), z(), z(), z(), z(), z(), z()
     judged, followed, last_day = z(), z(), np.zeros(n, dtype=np.int64)
     first_day = np.full(n, -1)
     while not done.all():
@@ -115,6 +122,7 @@ def run_agent(
         requests += live
         clicks += np.where(live, info["clicked"].sum(axis=1), 0)
         examined += np.where(live, info["examined"].sum(axis=1), 0)
+        clicked_req += live & info["clicked"].any(axis=1)
         div_sum += np.where(live, intra_slate_diversity(topics), 0.0)
         sessions += live & info["session_ended"]
         f = np.asarray(info["instruction_followed"])
@@ -135,6 +143,7 @@ def run_agent(
         requests=requests,
         clicks=clicks,
         examined=examined,
+        clicked_requests=clicked_req,
         diversity=div_sum / np.maximum(requests, 1),
         session_return=watch / np.maximum(sessions, 1),
         instructions_judged=judged,
@@ -221,12 +230,16 @@ def log_config(args: Any, **extra: Any) -> dict[str, Any]:
 
 
 def add_dataclass_args(parser, cls) -> None:
+    import argparse
+
     """argparse options for every field of the dataclass ``cls`` (``--field-name``; tuples take several)."""
     for f in fields(cls):
         flag = "--" + f.name.replace("_", "-")
         default = f.default
         if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true", default=default, help=f"(default {default})")
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=default, help=f"(default {default})"
+            )
         elif isinstance(default, tuple):
             kind = type(default[0]) if default else str
             parser.add_argument(

@@ -38,6 +38,7 @@ class Args:
     oracle_propensity: float = 1.0
     replan: bool = True
     oracle: bool = True
+    deterministic_eval: bool = False  # evaluate the HRL agents with their most probable high-level decision
     agent_seed: int = 0
     horizon_days: int = 7
     no_docs: bool = False
@@ -92,6 +93,15 @@ def agents(args: Args, env_kwargs: dict, seed: int) -> list[tuple[str, object, d
     return out
 
 
+def flags(args: Args) -> str:
+    """The command-line flags that reproduce ``args`` (those that differ from the defaults)."""
+    out = " --deterministic-eval" if args.deterministic_eval else ""
+    out += " --no-replan" * (not args.replan) + " --no-oracle" * (not args.oracle)
+    if args.kappas != Args.kappas:
+        out += " --kappas " + " ".join(f"{k:g}" for k in args.kappas)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = C.parse(Args, argv, __doc__, smoke)
     C.log_config(args, env="RecoWorld-v0")
@@ -108,6 +118,8 @@ def main(argv: list[str] | None = None) -> dict:
         for seed in args.seeds:
             for label, agent, kw in agents(args, env_kwargs, seed):
                 C.run_agent(agent, args.train_users, TRAIN_SEED_OFFSET + seed, kw, label=label)
+                if args.deterministic_eval and hasattr(agent, "deterministic"):
+                    agent.deterministic = True
                 r = C.run_agent(agent, args.users, seed, kw, label=label)
                 results.setdefault(label, []).append(r)
                 print(
@@ -144,7 +156,8 @@ def main(argv: list[str] | None = None) -> dict:
     diffs = C.markdown_table(["κ", "paired difference", "session return (95% CI)", "relative"], diff_rows)
     seeds = ", ".join(str(s) for s in args.seeds)
     body = (
-        f"Regenerate: `python experiments/agents_hrl.py` — RecoWorld-v0, default world, novelty_kappa ∈ "
+        f"Regenerate: `python experiments/agents_hrl.py{flags(args)}` — RecoWorld-v0, default world, "
+        f"novelty_kappa ∈ "
         f"{{{', '.join(f'{k:g}' for k in args.kappas)}}}; per seed ({seeds}) each agent trains online on "
         f"{args.train_users} users of a disjoint seed, then serves {args.users} evaluation users "
         "(paired, still "
@@ -153,7 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     print(body)
     if not args.no_docs:
-        C.write_section("agents_hrl", body)
+        C.write_section("agents_hrl_deterministic" if args.deterministic_eval else "agents_hrl", body)
     return {"results": all_results, "verdicts": verdicts, "markdown": body}
 
 

@@ -78,23 +78,31 @@ def main(argv: list[str] | None = None) -> dict:
             [label]
             + [
                 C.fmt_ci(*C.mean_ci(C.pooled(rs, m)), digits=d)
-                for m, d in (("ctr", 3), ("diversity", 3), ("watch", 1), ("day7", 3))
+                for m, d in (("slate_ctr", 3), ("ctr", 3), ("diversity", 3), ("watch", 1), ("day7", 3))
             ]
         )
     table = C.markdown_table(
-        ["agent", "CTR", "intra-slate diversity", "watch min / user", f"day-{args.horizon_days} retention"],
+        [
+            "agent",
+            "slates clicked",
+            "CTR (per examined slot)",
+            "intra-slate diversity",
+            "watch min / user",
+            f"day-{args.horizon_days} retention",
+        ],
         rows,
     )
     diff_rows, verdicts = [], []
     for i, j in PAIRS:
         a, b = results[vs[i][0]], results[vs[j][0]]
-        ctr, div = C.paired(a, b, "ctr"), C.paired(a, b, "diversity")
-        on_par = ctr[2] > 0  # the CI reaches zero or above: not significantly worse
+        sctr, ctr, div = C.paired(a, b, "slate_ctr"), C.paired(a, b, "ctr"), C.paired(a, b, "diversity")
+        on_par = sctr[2] > 0  # the CI reaches zero or above: not significantly worse
         higher = div[1] > 0
         verdicts.append((on_par, higher))
         diff_rows.append(
             [
                 f"{vs[i][0]} − {vs[j][0]}",
+                C.fmt_ci(*sctr),
                 C.fmt_ci(*ctr),
                 C.fmt_ci(*div),
                 "yes" if on_par else "**no**",
@@ -102,15 +110,22 @@ def main(argv: list[str] | None = None) -> dict:
             ]
         )
     diffs = C.markdown_table(
-        ["paired difference", "CTR", "diversity", "CTR on par or better", "diversity higher"], diff_rows
+        [
+            "paired difference",
+            "slates clicked",
+            "CTR (per slot)",
+            "diversity",
+            "click rate on par or better",
+            "diversity higher",
+        ],
+        diff_rows,
     )
     seeds = ", ".join(str(s) for s in args.seeds)
     body = (
-        f"Regenerate: `python experiments/agents_inslate.py` — RecoWorld-v0, default world, "
-        f"{args.users} users × "
-        f"seeds {seeds}, paired; agents learn online from scratch. CTR and diversity are per-user means "
-        f"(clicks / "
-        f"examined slots; 1 − mean pairwise same-topic share per slate).\n\n{table}\n\n"
+        f"Regenerate: `python experiments/agents_inslate.py` — RecoWorld-v0, default world, {args.users} "
+        f"users × seeds {seeds}, paired; agents learn online from scratch. Per-user means: slates clicked "
+        "(share of requests with at least one click — the paper's click rate), CTR per examined slot, "
+        f"intra-slate diversity (1 − mean pairwise same-topic share per slate).\n\n{table}\n\n"
         f"Paired differences, TS − greedy (95% CI):\n\n{diffs}\n"
     )
     print(body)

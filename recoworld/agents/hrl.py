@@ -107,6 +107,7 @@ class HRLAgent(BaseRecommender):
         self.entropy_weight, self.value_weight = float(entropy_weight), float(value_weight)
         self.batch_options = int(batch_options)
         self.neutral_bias = float(neutral_bias)
+        self.deterministic = False  # True: the high level takes its most probable level (evaluation)
         self.max_turns = int(max_turns)
         if fixed_propensity is not None:
             self.name = "hrl_fixed"
@@ -229,6 +230,8 @@ class HRLAgent(BaseRecommender):
             probs = self._policy_probs(state)
             u = self.rng.random(len(rows))
             a = np.minimum((np.cumsum(probs, axis=1) < u[:, None]).sum(axis=1), len(self.propensities) - 1)
+            if self.deterministic:
+                a = np.argmax(probs, axis=1)
         else:
             a = np.zeros(len(rows), dtype=np.int64)
         self.level[rows] = a

@@ -79,3 +79,12 @@ def test_mlp_relevance_and_validation():
         HRLAgent(relevance="forest")
     with pytest.raises(ValueError):
         HRLAgent(replan_every=0)
+
+
+def test_deterministic_high_level_takes_most_probable_level():
+    agent = HRLAgent(seed=0, neutral_bias=5.0)
+    agent.deterministic = True
+    obs = synthetic_obs(16, seed=5)
+    obs["context"][:, 4] = 1.0
+    agent.act(obs)
+    np.testing.assert_array_equal(agent.propensity(), 0.0)
