@@ -19,7 +19,7 @@ from recoworld.users.llm.backends import (
     Segment,
     embedded_model_path,
 )
-from recoworld.users.llm.factory import make_backend, make_llm_user_model, shared_backend
+from recoworld.users.llm.factory import llm_user_factory, make_backend, make_llm_user_model, shared_backend
 from recoworld.users.llm.model import MODES, STYLES, LLMUserConfig, LLMUserModel
 from recoworld.users.llm.parsing import Decisions, parse_decisions, parse_instruction
 
@@ -39,6 +39,7 @@ __all__ = [
     "RetryPolicy",
     "Segment",
     "embedded_model_path",
+    "llm_user_factory",
     "make_backend",
     "make_llm_user_model",
     "parse_decisions",

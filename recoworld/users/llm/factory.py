@@ -10,7 +10,7 @@ from typing import Any
 from recoworld.users.llm.backends import LLMBackend, RetryPolicy
 from recoworld.users.llm.model import LLMUserConfig, LLMUserModel
 
-__all__ = ["make_backend", "make_llm_user_model", "shared_backend"]
+__all__ = ["llm_user_factory", "make_backend", "make_llm_user_model", "shared_backend"]
 
 _SHARED: dict[tuple, LLMBackend] = {}
 _LOCK = threading.Lock()
@@ -117,3 +117,34 @@ def make_llm_user_model(
             concurrency=concurrency,
         )
     return LLMUserModel(base, backend, mode=mode, style=style, catalog=catalog, config=config, **overrides)
+
+
+def llm_user_factory(**kwargs: Any) -> Any:
+    """A ``user_model`` factory for :class:`recoworld.envs.core.Simulator` (``(world, config, streams) ->
+    UserModel``): a :class:`~recoworld.users.synthetic.SyntheticUserModel` wrapped by
+    :func:`make_llm_user_model` with ``kwargs``. The backend is built once per process and shared (or pass
+    ``backend=``). Picklable: the factory holds only its keyword arguments."""
+    unknown = set(kwargs) - _FACTORY_KEYS - {f for f in LLMUserConfig.__dataclass_fields__}
+    if unknown:
+        raise ValueError(f"unknown keyword(s) {sorted(unknown)}; see make_llm_user_model and LLMUserConfig")
+    return _Factory(kwargs)
+
+
+_FACTORY_KEYS = {
+    "mode", "style", "backend", "model_path", "base_url", "gguf_file", "model", "api_key", "device",
+    "threads",
+    "item_cache", "timeout", "max_retries", "concurrency", "catalog", "config",
+}  # fmt: skip
+
+
+class _Factory:
+    def __init__(self, kwargs: dict[str, Any]):
+        self.kwargs = kwargs
+
+    def __call__(self, world: Any, config: Any, streams: Any) -> LLMUserModel:
+        from recoworld.users.synthetic import SyntheticUserModel
+
+        return make_llm_user_model(SyntheticUserModel(world, config, streams), **self.kwargs)
+
+    def __repr__(self) -> str:
+        return f"llm_user_factory({', '.join(f'{k}={v!r}' for k, v in self.kwargs.items())})"

@@ -206,3 +206,21 @@ def test_missing_model_is_one_clear_error(tmp_path):
         make_backend(model_path=tmp_path)
     with pytest.raises(ValueError, match="base_url"):
         make_backend(model_path=tmp_path, base_url="http://127.0.0.1:1")
+
+
+def test_llm_user_factory_builds_the_wrapper_for_the_simulator():
+    import pickle
+
+    from recoworld.envs.core import Simulator
+    from recoworld.users.llm import llm_user_factory
+
+    with pytest.raises(ValueError, match="colour"):
+        llm_user_factory(colour="red")
+    f = llm_user_factory(mode="hybrid", backend=ScriptedBackend(), llm_instructions=False)
+    assert "mode='hybrid'" in repr(f)
+    pickle.loads(pickle.dumps(llm_user_factory(mode="full", base_url="http://127.0.0.1:1")))
+    sim = Simulator(WorldConfig(), 2, user_model=f)
+    sim.reset(np.arange(2), np.arange(2))
+    slates, rep = sim.validate(np.tile(np.arange(10), (2, 1)))
+    res = sim.step(slates, rep)
+    assert isinstance(sim.users, LLMUserModel) and res.info["clicked"].shape == (2, 10)
