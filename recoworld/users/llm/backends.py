@@ -406,6 +406,29 @@ class BaseBackend:
     def close(self) -> None:
         """Release resources (threads, models). Idempotent."""
 
+    # pickling: a backend travels as its constructor arguments and is rebuilt (once per process) on arrival
+    def _remember_init(self, args: tuple, kwargs: dict) -> None:
+        self._init = (args, dict(kwargs))
+        _REBUILT.setdefault((type(self), args, repr(tuple(sorted(kwargs.items())))), self)
+
+    def __reduce__(self) -> tuple:
+        init = self.__dict__.get("_init")
+        if init is None:
+            raise TypeError(f"{type(self).__name__} cannot be pickled (constructed without _remember_init)")
+        return (_rebuild, (type(self), init[0], tuple(sorted(init[1].items()))))
+
+
+_REBUILT: dict[tuple, Any] = {}
+
+
+def _rebuild(cls: type, args: tuple, kwargs: tuple) -> Any:
+    key = (cls, args, repr(kwargs))
+    b = _REBUILT.get(key)
+    if b is None:
+        b = cls(*args, **dict(kwargs))
+        _REBUILT[key] = b
+    return b
+
 
 def _nan_scores(prompt: Prompt) -> np.ndarray:
     points = prompt.score_points()

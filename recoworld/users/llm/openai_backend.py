@@ -80,6 +80,11 @@ class OpenAIBackend(BaseBackend):
         cache_entries: int = 50_000,
     ):
         super().__init__(cache_entries=cache_entries, chat_format=chat_format)
+        self._remember_init(
+            (base_url, model),
+            {"api_key": api_key, "retry": retry, "concurrency": concurrency, "top_logprobs": top_logprobs,
+             "chat_format": chat_format, "check": check, "cache_entries": cache_entries},
+        )  # fmt: skip
         if not isinstance(base_url, str) or "://" not in base_url:
             raise ValueError(
                 f"base_url: expected an http(s) URL such as http://127.0.0.1:8000, got {base_url!r}"

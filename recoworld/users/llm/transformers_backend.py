@@ -127,6 +127,13 @@ class TransformersBackend(BaseBackend):
             cache_entries=cache_entries,
             chat_format=chat_format if chat_format is not None else ChatFormat.from_tokenizer(tokenizer),
         )
+        self._remember_init(
+            (None if model_path is None else str(model_path),),
+            {"gguf_file": gguf_file, "device": device, "dtype": dtype, "threads": threads,
+             "item_cache": item_cache, "prefix_cache_mb": prefix_cache_mb, "block_cache_mb": block_cache_mb,
+             "max_batch_tokens": max_batch_tokens, "cache_entries": cache_entries, "chat_format": chat_format,
+             "quantize": quantize},
+        )  # fmt: skip
         self.model = model
         self.tokenizer = tokenizer
         self.model_path = str(path) + (f"/{gguf}" if gguf else "")

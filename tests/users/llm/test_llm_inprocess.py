@@ -156,3 +156,9 @@ def test_hybrid_instruction_texts_are_grounded(world, embedded_backend):
     for j in range(2):
         kind, topic, _, ok = parse_instruction(fb.instruction_text[j], um.topic_names)
         assert ok and (kind, topic) == (fb.instruction_type[j], fb.instruction_topic[j])
+
+
+def test_backend_pickles_by_reference(embedded_backend):
+    import pickle
+
+    assert pickle.loads(pickle.dumps(embedded_backend)) is embedded_backend

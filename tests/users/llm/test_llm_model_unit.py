@@ -224,3 +224,18 @@ def test_llm_user_factory_builds_the_wrapper_for_the_simulator():
     slates, rep = sim.validate(np.tile(np.arange(10), (2, 1)))
     res = sim.step(slates, rep)
     assert isinstance(sim.users, LLMUserModel) and res.info["clicked"].shape == (2, 10)
+
+
+def test_user_model_pickles_with_its_backend_by_reference(world, fault_server):
+    import pickle
+
+    from recoworld.users.llm.openai_backend import OpenAIBackend
+
+    b = OpenAIBackend(fault_server.url, concurrency=1)
+    um, _, rows = make(world, b, n=2, mode="full")
+    um.respond(rows, slate_with_topic(world, 0, 2))
+    clone = pickle.loads(pickle.dumps(um))
+    assert clone.backend is b  # same process: the live backend, not a second one
+    assert clone.memory_text(0) == um.memory_text(0)
+    fb = clone.respond(rows, slate_with_topic(world, 0, 2))
+    assert fb.clicked.shape == (2, 10)
