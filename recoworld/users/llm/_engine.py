@@ -135,7 +135,7 @@ class _Row:
     past: torch.Tensor | None  # (layers, 2, H, past_len, D)
     fresh_ids: list[int]
     fresh_slots: list[int]
-    blocks: list[tuple[int, int, str]]  # (slot start, length, key)
+    blocks: list[tuple[int, int, torch.Tensor]]  # (slot start, length, cached keys/values)
     score_points: list[tuple[int, list[int]]]  # (fresh index, answer ids)
     length: int
     ctx_len: int
@@ -271,7 +271,8 @@ class KVEngine:
         missing: dict[str, tuple[TokRequest, list[int]]] = {}
         for r in reqs:
             for p in r.body:
-                if p.kind == "block" and p.key not in missing and not self.blocks.peek(p.key):
+                # get() refreshes blocks already cached, so encoding the missing ones cannot evict them
+                if p.kind == "block" and p.key not in missing and self.blocks.get(p.key) is None:
                     missing[p.key] = (r, p.ids)
         if not missing:
             return
@@ -307,7 +308,10 @@ class KVEngine:
         score_points: list[tuple[int, list[int]]] = []
         for p in req.body:
             if p.kind == "block":
-                blocks.append((slot, len(p.ids), p.key))
+                item = self.blocks.get(p.key)
+                if item is None:  # only when one batch needs more than the whole block budget
+                    raise RuntimeError("the block cache is too small for one batch; raise block_cache_mb")
+                blocks.append((slot, len(p.ids), item[0]))
                 slot += len(p.ids)
             else:
                 fresh_ids.extend(p.ids)
@@ -371,19 +375,13 @@ class KVEngine:
             row.extend([b] * n)
             col.extend(range(n))
         # blocks: pre-rope keys rotated to their slots, values copied, all at once
-        bkeys, brow, bslot = [], [], []
+        tensors, brow, bslot = [], [], []
         for b, r in enumerate(rows):
-            for start, n, key in r.blocks:
-                bkeys.append(key)
+            for start, n, kv_block in r.blocks:
+                tensors.append(kv_block)
                 brow.extend([b] * n)
                 bslot.extend(range(start, start + n))
-        if bkeys:
-            tensors = []
-            for key in bkeys:
-                item = self.blocks.get(key)
-                if item is None:  # evicted between ensure_blocks and now
-                    raise RuntimeError("the block cache is too small for one batch; raise block_tokens")
-                tensors.append(item[0])
+        if tensors:
             t = torch.cat(tensors, dim=3).to(self.dtype)  # (layers, 2, H, n, D), keys pre-rope
             slot_t = torch.tensor(bslot, device=dev)
             cos, sin = self._rope(t, slot_t[None])

@@ -162,3 +162,26 @@ def test_backend_pickles_by_reference(embedded_backend):
     import pickle
 
     assert pickle.loads(pickle.dumps(embedded_backend)) is embedded_backend
+
+
+def test_small_item_cache_evicts_safely(embedded_backend):
+    """With an item-line cache smaller than a few slates, eviction never drops a line the batch needs."""
+    eng = embedded_backend.engine
+    budget = eng.blocks.budget
+    eng.blocks.budget = eng.per_token * 120  # room for ~12 titles
+    failures = embedded_backend.stats.failures
+    try:
+        for k in range(3):
+            body = [Segment("Videos:<|im_end|>\n<|im_start|>assistant")]
+            for j in range(8):
+                body += [Segment(f"\nVideo number {k * 8 + j} about things| (", cacheable=True),
+                         Segment("misc) ->", answers=ANSWERS)]  # fmt: skip
+            p = Prompt(
+                ("<|im_start|>system\nRate videos.<|im_end|>\n", f"<|im_start|>user\nUser {k}.\n"),
+                tuple(body),
+            )
+            (s,) = embedded_backend.score([p])
+            assert np.isfinite(s).all()
+    finally:
+        eng.blocks.budget = budget
+    assert embedded_backend.stats.failures == failures
