@@ -83,8 +83,8 @@ class LLMUserConfig:
     decision: str = "sample"
     contrast: bool = False
     prior: tuple[float, float, float] = (0.7, 0.2, 0.1)
-    memory_lines: int = 8  # summarise the memory when it holds more event lines than this
-    keep_lines: int = 2  # lines kept verbatim after a summary
+    memory_lines: int = 12  # summarise the memory when it holds more event lines than this
+    keep_lines: int = 3  # lines kept verbatim after a summary
     llm_summaries: bool = True  # False: deterministic summaries (no LLM call)
     llm_instructions: bool = True  # False: instruction texts from templates (hybrid mode then calls no LLM)
     instruction_tokens: int = (

@@ -237,8 +237,9 @@ class PromptBuilder:
             )
         else:
             situation, opening = "Everything looks the same.", "I want something new,"
+        recent = f"- {memory.lines[-1]}\n" if memory.lines else ""  # the latest event only: short prompts
         body = (
-            Segment(f"Profile: {persona}\n{memory.text()}{situation}" + self._user_close + self._asst_open),
+            Segment(f"Profile: {persona}\n{recent}{situation}" + self._user_close + self._asst_open),
             Segment(opening),
         )
         return Prompt((self.instruct_system, self._user_open), body), opening

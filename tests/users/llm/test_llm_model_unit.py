@@ -77,7 +77,7 @@ def slate_with_topic(world, topic: int, n: int) -> np.ndarray:
 
 def test_config_validation_names_the_field():
     for kw, field in [({"mode": "x"}, "mode"), ({"style": "x"}, "style"), ({"temperature": 0}, "temperature"),
-                      ({"keep_lines": 9}, "keep_lines"), ({"prior": (1, 0, 1)}, "prior"),
+                      ({"keep_lines": 20}, "keep_lines"), ({"prior": (1, 0, 1)}, "prior"),
                       ({"item_bias": (0, 1)}, "item_bias")]:  # fmt: skip
         with pytest.raises(ValueError, match=field):
             LLMUserConfig(**kw)
