@@ -39,6 +39,7 @@ class Args:
     base_url: str | None = None  # an OpenAI-compatible server instead of in-process
     style: str = "score"  # full-mode decision style: score | generate
     contrast: bool = False  # persona-vs-neutral calibration (score style)
+    temperature: float = 0.5  # decision temperature (LLMUserConfig.temperature)
     users: int = 48
     steps: int = 4  # slates per user
     hybrid_steps: int = 40  # steps of the hybrid run (instruction texts)
@@ -56,6 +57,7 @@ def parse_args(argv: list[str] | None = None) -> Args:
     p.add_argument("--base-url", default=d.base_url)
     p.add_argument("--style", choices=("score", "generate"), default=d.style)
     p.add_argument("--contrast", action="store_true")
+    p.add_argument("--temperature", type=float, default=d.temperature)
     p.add_argument("--users", type=int, default=d.users)
     p.add_argument("--steps", type=int, default=d.steps)
     p.add_argument("--hybrid-steps", type=int, default=d.hybrid_steps)
@@ -165,6 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
             style=args.style,
             backend=backend,
             contrast=args.contrast,
+            temperature=args.temperature,
         )
 
     sim = Simulator(config, args.users, user_model=factory)
