@@ -236,9 +236,11 @@ def add_dataclass_args(parser, cls) -> None:
     for f in fields(cls):
         flag = "--" + f.name.replace("_", "-")
         default = f.default
-        if isinstance(default, bool):
+        if isinstance(default, bool) and not default:
+            parser.add_argument(flag, action="store_true", help="(default off)")
+        elif isinstance(default, bool):  # --name / --no-name
             parser.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=default, help=f"(default {default})"
+                flag, action=argparse.BooleanOptionalAction, default=True, help="(default on)"
             )
         elif isinstance(default, tuple):
             kind = type(default[0]) if default else str
