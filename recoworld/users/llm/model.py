@@ -159,12 +159,12 @@ class LLMUserModel:
         self.prompts = PromptBuilder(backend, self.catalog, describe=self.config.describe)
         self.counters = {
             "decisions": 0,  # slates answered
-            "llm_decisions": 0,  # slates answered by the LLM (full mode)
+            "full_decisions": 0,  # slates answered by the LLM (full mode)
             "parse_failures": 0,  # answers (or score rows) with at least one unread field
             "default_items": 0,  # item verdicts that fell back to skip
             "default_next": 0,  # next steps that fell back to continue
             "instructions": 0,
-            "llm_instructions": 0,  # instructions the LLM chose to give (full mode)
+            "own_instructions": 0,  # instructions the LLM chose to give (full mode)
             "instruction_texts": 0,  # instruction texts written by the LLM
             "instruction_text_fallbacks": 0,  # unusable texts replaced by the template
             "instruction_target_recovered": 0,  # texts whose (type, topic) could be read back
@@ -271,7 +271,7 @@ class LLMUserModel:
                     d = parse_decisions(t, k, titles=[self.catalog.title[i] for i in slate_items[j]])
                     choice[j], next_step[j], said[j] = d.choice, d.next_step, d.text
                     self._count_defaults(int((~d.read_items).sum()), int(d.defaults - (~d.read_items).sum()))
-        self.counters["llm_decisions"] += n
+        self.counters["full_decisions"] += n
         clicked = choice >= 1
         liked = choice == 2
         examined = np.ones((n, k), dtype=bool)
@@ -325,7 +325,7 @@ class LLMUserModel:
         texts = list(fb.instruction_text) if fb.instruction_text is not None else [""] * n
         new = llm_instruct & (kind == INSTRUCTION_NONE)
         if new.any():  # the LLM speaks where the synthetic user did not: a target from its text or mindset
-            self.counters["llm_instructions"] += int(new.sum())
+            self.counters["own_instructions"] += int(new.sum())
             for j in np.flatnonzero(new).tolist():
                 fallback = self._state_target(int(rows[j]))
                 t, g, clean, ok = parse_instruction(said[j], self.topic_names, fallback=fallback)

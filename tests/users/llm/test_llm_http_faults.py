@@ -139,7 +139,7 @@ def test_user_model_survives_a_bad_server(world, fault_server, mode, style):
         res = sim.step(slates, rep)
         assert res.info["clicked"].shape == (3, 10)
     st = sim.users.llm_stats()
-    assert st["llm_llm_decisions"] == 6
+    assert st["llm_full_decisions"] == 6
     if mode == "ok":
         assert st["llm_failures"] == 0
     else:

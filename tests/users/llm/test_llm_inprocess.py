@@ -129,7 +129,7 @@ def test_user_model_through_the_simulator(embedded_backend, mode, style):
             sim.next_episode(np.flatnonzero(done))
     st = users.llm_stats()
     assert st["llm_decisions"] == 3 * n and st["llm_failures"] == 0
-    assert st["llm_llm_decisions"] == (3 * n if mode == "full" else 0)
+    assert st["llm_full_decisions"] == (3 * n if mode == "full" else 0)
     assert st["llm_summaries"] >= 1  # memory_lines=2: summarised by the LLM (or its documented fallback)
     assert "Mindset:" in users.memory_text(0)
 

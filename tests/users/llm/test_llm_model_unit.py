@@ -96,7 +96,7 @@ def test_full_mode_decisions_replace_the_synthetic_choices(world):
     assert fb.clicked[:, :3].all() and not fb.clicked[:, 3:].any()  # exactly the loved topic's items
     assert not fb.liked.any() and fb.examined.all() and not fb.left.any()
     assert (base.rho[:, 4] > rho[:, 4]).all()  # fed through the synthetic mindset update
-    assert um.counters["llm_decisions"] == 3 and um.counters["parse_failures"] == 0
+    assert um.counters["full_decisions"] == 3 and um.counters["parse_failures"] == 0
     assert "watched " + world.catalog.topic_names[4] in um.memory_text(0).lower()
 
 

@@ -52,4 +52,4 @@ def test_user_model_through_the_server(server_backend, style):
     res = sim.step(slates, rep)
     assert res.info["clicked"].shape == (n, 10)
     st = sim.users.llm_stats()
-    assert st["llm_failures"] == 0 and st["llm_llm_decisions"] == n
+    assert st["llm_failures"] == 0 and st["llm_full_decisions"] == n
