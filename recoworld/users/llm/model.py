@@ -348,7 +348,9 @@ class LLMUserModel:
                 )
                 for j in need
             ]
-            outs = self.backend.generate([p for p, _ in asks], self.config.instruction_tokens, stop=("\n",))
+            outs = self.backend.generate(
+                [p for p, _ in asks], self.config.instruction_tokens, stop=("\n", ". ")
+            )
             for j, (_, opening), text in zip(need, asks, outs, strict=False):
                 texts[j] = clean_generated(opening, text)
                 self.counters["instruction_texts"] += bool(texts[j])
@@ -413,7 +415,7 @@ class LLMUserModel:
             for lo in range(0, len(due), cfg.max_batch):
                 chunk = due[lo : lo + cfg.max_batch]
                 asks = [self.prompts.summary_prompt(self.persona[r], self.memory[r]) for r in chunk]
-                outs = self.backend.generate([p for p, _ in asks], cfg.summary_tokens, stop=("\n",))
+                outs = self.backend.generate([p for p, _ in asks], cfg.summary_tokens, stop=("\n", ". "))
                 texts[lo : lo + len(chunk)] = [
                     clean_generated(o, t) for (_, o), t in zip(asks, outs, strict=False)
                 ]
