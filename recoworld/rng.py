@@ -98,7 +98,8 @@ def beta_from_uniforms(a: np.ndarray, b: np.ndarray, u: np.ndarray) -> np.ndarra
     half = u.shape[1] // 2
     log_x = log_gamma_from_uniforms(a, u[:, :half])
     log_y = log_gamma_from_uniforms(b, u[:, half:])
-    return 1.0 / (1.0 + np.exp(log_y - log_x))
+    with np.errstate(over="ignore"):  # exp overflow to inf gives the correct limit 0
+        return 1.0 / (1.0 + np.exp(log_y - log_x))
 
 
 GAMMA_UNIFORMS = 3 * _GAMMA_TRIES + 1
