@@ -153,13 +153,11 @@ class Simulator:
             elif self.mode == "session":
                 terminated[e] = fb.left[e]
                 truncated[e] = ~fb.left[e]
+        self.streams.advance(rows)
         if self.mode == "bandit":
             ended[:] = False
             truncated[:] = self.requests >= self.num_requests
-            self.streams.advance(rows)
             self._new_users(rows, self.streams.keys)
-        else:
-            self.streams.advance(rows)
         self.candidates = self.retrieval(self.streams, rows, self._recent_topics)
         vector = np.stack(
             [fb.clicked.sum(axis=1), fb.watch_minutes.sum(axis=1), np.ones(self.batch_size), returns], axis=1

@@ -117,10 +117,14 @@ class SyntheticUserModel:
     def utility(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self._utility(rows, items, self._alpha[items])
 
+    def _slate_utility(self, rows: np.ndarray, slate_items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Topic weights (R, K, f) of the shown items and their utility including the position term."""
+        alpha = self._alpha[slate_items]
+        return alpha, self._utility(rows, slate_items, alpha) + self._position_term[: slate_items.shape[1]]
+
     # ------------------------------------------------------------------ response
     def respond(self, rows: np.ndarray, slate_items: np.ndarray) -> Feedback:
-        alpha = self._alpha[slate_items]
-        utility = self._utility(rows, slate_items, alpha) + self._position_term[: slate_items.shape[1]]
+        alpha, utility = self._slate_utility(rows, slate_items)
         if self.config.choice_model == "mnl":
             clicked = self._choose_mnl(rows, utility)
             examined = np.ones_like(clicked)
@@ -153,8 +157,7 @@ class SyntheticUserModel:
 
     def apply_choices(self, rows, slate_items, clicked, liked, examined, leave_now) -> Feedback:
         """Feed externally decided choices (e.g. an LLM's) through the same outcome and mindset update."""
-        alpha = self._alpha[slate_items]
-        utility = self._utility(rows, slate_items, alpha) + self._position_term[: slate_items.shape[1]]
+        alpha, utility = self._slate_utility(rows, slate_items)
         examined = np.asarray(examined, dtype=bool)
         clicked = np.asarray(clicked, dtype=bool) & examined
         liked = np.asarray(liked, dtype=bool) & clicked
