@@ -34,7 +34,9 @@ class UserConfig:
     like_threshold: float = 0.5  # P(like | click) = sigmoid(U - like_threshold)
     noclick_bias: float = 0.0  # MNL: logit of the no-click option ...
     noclick_length_weight: float = -0.5  # ... plus this times log(slate length)
-    drift: float = 0.97  # gamma: interests drift toward consumed topics, rho <- gamma rho + (1 - gamma) alpha_i
+    drift: float = (
+        0.97  # gamma: interests drift toward consumed topics, rho <- gamma rho + (1 - gamma) alpha_i
+    )
     boredom_gain_click: float = 0.12  # boredom added to a topic per clicked item of it
     boredom_gain_view: float = 0.03  # boredom added to a topic per examined item of it
     boredom_decay_request: float = 0.9  # boredom multiplier per request
@@ -133,5 +135,7 @@ def make_config(config: WorldConfig | None = None, **overrides: Any) -> WorldCon
     user_overrides = {k: v for k, v in overrides.items() if k in user_fields and k not in world_fields}
     world_overrides = {k: v for k, v in overrides.items() if k in world_fields}
     if user_overrides:
-        world_overrides["user"] = dataclasses.replace(world_overrides.get("user", base.user), **user_overrides)
+        world_overrides["user"] = dataclasses.replace(
+            world_overrides.get("user", base.user), **user_overrides
+        )
     return dataclasses.replace(base, **world_overrides) if world_overrides else base

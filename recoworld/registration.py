@@ -11,7 +11,11 @@ ENVIRONMENTS = {
     "RecoWorld-v0": (f"{_SINGLE}:RecoWorldEnv", f"{_VECTOR}:lifetime_vector_env", {}),
     "RecoWorld-Session-v0": (f"{_SINGLE}:RecoWorldSessionEnv", f"{_VECTOR}:session_vector_env", {}),
     "RecoWorld-Bandit-v0": (f"{_SINGLE}:RecoWorldBanditEnv", f"{_VECTOR}:bandit_vector_env", {}),
-    "RecoWorld-ML100K-v0": (f"{_SINGLE}:RecoWorldEnv", f"{_VECTOR}:lifetime_vector_env", {"preset": "ml100k"}),
+    "RecoWorld-ML100K-v0": (
+        f"{_SINGLE}:RecoWorldEnv",
+        f"{_VECTOR}:lifetime_vector_env",
+        {"preset": "ml100k"},
+    ),
 }
 
 

@@ -85,7 +85,9 @@ def log_gamma_from_uniforms(shape: np.ndarray, u: np.ndarray) -> np.ndarray:
     v = (1.0 + c[:, None] * x) ** 3
     with np.errstate(invalid="ignore", divide="ignore"):
         log_v = np.log(v)
-        accept = (v > 0) & (np.log(u[:, 2 * tries : 3 * tries]) < 0.5 * x * x + d[:, None] * (1.0 - v + log_v))
+        accept = (v > 0) & (
+            np.log(u[:, 2 * tries : 3 * tries]) < 0.5 * x * x + d[:, None] * (1.0 - v + log_v)
+        )
     first = np.argmax(accept, axis=1)
     chosen = np.take_along_axis(v, first[:, None], axis=1)[:, 0]
     chosen = np.where(accept.any(axis=1), chosen, 1.0)

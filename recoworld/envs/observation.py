@@ -55,7 +55,9 @@ class ObservationBuilder:
         topics = self.topic[cands]
         share = users.topic_share
         novelty = np.take_along_axis(share, topics, axis=1) < users.params.novelty_share
-        order = (sim.hist_ptr[:, None] - 1 - np.arange(self.config.history_length)) % self.config.history_length
+        order = (
+            sim.hist_ptr[:, None] - 1 - np.arange(self.config.history_length)
+        ) % self.config.history_length
         hist = np.take_along_axis(sim.hist_items, order, axis=1)
         context = np.stack([sim.turn, sim.days_since, sim.day, sim.session, sim.turn == 0], axis=1)
         context = np.minimum(context.astype(np.float32) * self.context_scale, 1.0)

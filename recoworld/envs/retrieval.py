@@ -30,7 +30,9 @@ class Retrieval:
         self.catalog = catalog
         self.num_candidates = num_candidates
         if num_candidates > catalog.num_items:
-            raise ValueError(f"num_candidates: {num_candidates} exceeds the catalogue's {catalog.num_items} items")
+            raise ValueError(
+                f"num_candidates: {num_candidates} exceeds the catalogue's {catalog.num_items} items"
+            )
         self.n_topic = int(round(num_candidates * topic_share))
         self.n_popular = int(round(num_candidates * popular_share))
         self.n_random = num_candidates - self.n_topic - self.n_popular
@@ -39,7 +41,9 @@ class Retrieval:
         for g in range(catalog.num_topics):  # an empty topic falls back to the popular items
             lo, hi = catalog.topic_offsets[g], catalog.topic_offsets[g + 1]
             if hi > lo:
-                self.topic_table[g] = _quantile_table(catalog.items_by_topic[lo:hi], catalog.topic_popularity_cdf[lo:hi])
+                self.topic_table[g] = _quantile_table(
+                    catalog.items_by_topic[lo:hi], catalog.topic_popularity_cdf[lo:hi]
+                )
             else:
                 self.topic_table[g] = self.popular_table
 
@@ -69,7 +73,9 @@ class Retrieval:
             dup[:, 1:] = items[:, 1:] == items[:, :-1]
             if not dup.any():
                 return items
-            fresh = np.minimum((streams.uniform(rows, P_REFILL + round_, items.shape[1]) * m).astype(np.int64), m - 1)
+            fresh = np.minimum(
+                (streams.uniform(rows, P_REFILL + round_, items.shape[1]) * m).astype(np.int64), m - 1
+            )
             items = np.sort(np.where(dup, fresh, items), axis=1)
         for r in np.flatnonzero((items[:, 1:] == items[:, :-1]).any(axis=1)):  # vanishingly rare
             unique = np.unique(items[r])

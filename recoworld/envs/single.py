@@ -32,7 +32,9 @@ class _SingleUserEnv(gym.Env):
         **overrides: Any,
     ):
         self.config = make_config(config, **overrides)
-        self.sim = Simulator(self.config, 1, mode=self._mode, num_requests=num_requests, user_model=user_model)
+        self.sim = Simulator(
+            self.config, 1, mode=self._mode, num_requests=num_requests, user_model=user_model
+        )
         self.observation_space = self.sim.single_observation_space
         self.action_space = slate_space(self.config)
         self._has_user = False

@@ -38,7 +38,9 @@ class RecoWorldVectorEnv(VectorEnv):
         if not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs: must be a positive integer, got {num_envs!r}")
         self.config = make_config(config, **overrides)
-        self.sim = Simulator(self.config, num_envs, mode=mode, num_requests=num_requests, user_model=user_model)
+        self.sim = Simulator(
+            self.config, num_envs, mode=mode, num_requests=num_requests, user_model=user_model
+        )
         self.num_envs = num_envs
         self.single_observation_space = self.sim.single_observation_space
         self.single_action_space = slate_space(self.config)

@@ -28,9 +28,13 @@ class Feedback:
     left: np.ndarray  # (R,) bool: the user ends the session after this slate
     instruction_type: np.ndarray  # (R,) int8, one of INSTRUCTION_*
     instruction_topic: np.ndarray  # (R,) int64, -1 when no instruction
-    instruction_followed: np.ndarray  # (R,) int8: pending instruction honoured (1), not (0), none pending (-1)
+    instruction_followed: (
+        np.ndarray
+    )  # (R,) int8: pending instruction honoured (1), not (0), none pending (-1)
     true_utility: np.ndarray  # (R, K) float64, ground-truth utility of the shown items
-    instruction_text: list[str] | None = None  # (R,) texts; None means "render from the structured instruction"
+    instruction_text: list[str] | None = (
+        None  # (R,) texts; None means "render from the structured instruction"
+    )
 
 
 @runtime_checkable

@@ -98,7 +98,10 @@ class SyntheticUserModel:
         p = self.params
         affinity = np.einsum("rf,rkf->rk", self.rho[rows], alpha)
         noisy = self.world.delta * affinity + (1.0 - self.world.delta) * 0.98
-        log_t = np.log(np.maximum(noisy, 1e-300)) + self.world.log_user_scale[self.population_index[rows]][:, None]
+        log_t = (
+            np.log(np.maximum(noisy, 1e-300))
+            + self.world.log_user_scale[self.population_index[rows]][:, None]
+        )
         log_t = np.clip(log_t + self._item_term[items], _LOG_FLOOR, _LOG_CAP)
         topics = self._topic[items]
         new = np.take_along_axis(self.topic_share[rows], topics, axis=1) < p.novelty_share
@@ -161,7 +164,9 @@ class SyntheticUserModel:
         examined = np.asarray(examined, dtype=bool)
         clicked = np.asarray(clicked, dtype=bool) & examined
         liked = np.asarray(liked, dtype=bool) & clicked
-        return self._finish(rows, slate_items, alpha, utility, clicked, liked, examined, np.asarray(leave_now, bool))
+        return self._finish(
+            rows, slate_items, alpha, utility, clicked, liked, examined, np.asarray(leave_now, bool)
+        )
 
     def _finish(self, rows, slate_items, alpha, utility, clicked, liked, examined, leave_now) -> Feedback:
         """Watch time of the clicked items, the request's value to the user, then the mindset update."""
@@ -170,7 +175,9 @@ class SyntheticUserModel:
         fraction = _sigmoid(utility - self.params.watch_threshold + 0.5 * noise)
         watch = np.where(clicked, fraction * self._duration[slate_items], 0.0)
         value = np.where(clicked, fraction, 0.0).sum(axis=1) + 0.5 * liked.sum(axis=1)
-        return self._update(rows, slate_items, alpha, utility, clicked, liked, examined, watch, value, leave_now)
+        return self._update(
+            rows, slate_items, alpha, utility, clicked, liked, examined, watch, value, leave_now
+        )
 
     # ------------------------------------------------------------------ mindset
     def _update(self, rows, slate_items, alpha, utility, clicked, liked, examined, watch, value, leave_now):
@@ -181,7 +188,9 @@ class SyntheticUserModel:
         any_click = n_clicks > 0
         mean_clicked = clicked_mass / np.maximum(n_clicks, 1)[:, None]
         keep = p.drift ** n_clicks[:, None]
-        self.rho[rows] = np.where(any_click[:, None], keep * self.rho[rows] + (1.0 - keep) * mean_clicked, self.rho[rows])
+        self.rho[rows] = np.where(
+            any_click[:, None], keep * self.rho[rows] + (1.0 - keep) * mean_clicked, self.rho[rows]
+        )
         share = self.topic_share[rows]
         self.topic_share[rows] = np.where(any_click[:, None], 0.8 * share + 0.2 * mean_clicked, share)
         self.boredom[rows] = (
@@ -234,7 +243,9 @@ class SyntheticUserModel:
         k = slate_items.shape[1]
         avoid_ok = (topics == target).sum(axis=1) <= max(1, k // 10)
         related = self._related[np.maximum(target[:, 0], 0)]  # (R, 3)
-        related_ok = (topics[:, :, None] == related[:, None, :]).any(axis=2).mean(axis=1) >= p.instruction_share
+        related_ok = (topics[:, :, None] == related[:, None, :]).any(axis=2).mean(
+            axis=1
+        ) >= p.instruction_share
         new_ok = (np.take_along_axis(share_before, topics, axis=1) < p.novelty_share).mean(
             axis=1
         ) >= p.instruction_share
@@ -244,7 +255,9 @@ class SyntheticUserModel:
             default=False,
         )
         followed[pending] = ok[pending]
-        patience = patience + np.where(pending, np.where(ok, p.instruction_bonus, -p.instruction_penalty), 0.0)
+        patience = patience + np.where(
+            pending, np.where(ok, p.instruction_bonus, -p.instruction_penalty), 0.0
+        )
         turns = self.pending_turns[rows] - pending
         clear = pending & (ok | (turns <= 0))
         self.pending_turns[rows] = np.where(clear, 0, turns)

@@ -196,7 +196,10 @@ def test_oracle_beats_random_by_a_wide_margin_and_popular_sits_between():
 
 
 def test_monotonous_feed_triggers_instruction_or_leave_sooner_than_varied_feed():
-    mono, varied = _run(_single_topic, env_id="RecoWorld-Session-v0"), _run(_varied, env_id="RecoWorld-Session-v0")
+    mono, varied = (
+        _run(_single_topic, env_id="RecoWorld-Session-v0"),
+        _run(_varied, env_id="RecoWorld-Session-v0"),
+    )
     mono_first = np.minimum(mono["first_instruction"], mono["steps"])
     varied_first = np.minimum(varied["first_instruction"], varied["steps"])
     diff, half = _mean_ci(varied_first - mono_first)  # paired: same users, same luck
@@ -276,7 +279,10 @@ def test_novelty_seekers_click_more_on_new_topics():
 
 def _clicks_on_new(sim, nu, items, new):
     users = sim.users
-    saved = {k: getattr(users, k).copy() for k in ("rho", "boredom", "topic_share", "fatigue", "patience", "satisfaction")}
+    saved = {
+        k: getattr(users, k).copy()
+        for k in ("rho", "boredom", "topic_share", "fatigue", "patience", "satisfaction")
+    }
     users.novelty[:] = nu
     fb = users.respond(sim.rows, items)
     for k, v in saved.items():
