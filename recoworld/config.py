@@ -56,6 +56,7 @@ class UserConfig:
     instruction_patience: float = 1.0  # patience level below which the user may instruct
     instruction_bonus: float = 2.5  # patience regained when an instruction is honoured
     instruction_penalty: float = 1.0  # patience lost when it is ignored
+    instruction_satisfaction: float = 0.5  # satisfaction gained when honoured (lost when ignored): feeling heard
     instruction_turns: int = 2  # requests an instruction stays pending
     instruction_share: float = 0.3  # share of the slate that must honour "related"/"new"
     return_bias: float = 0.0  # logit offset of the daily return probability
@@ -71,7 +72,8 @@ class UserConfig:
             _check(getattr(self, name) > 0.0, name, "must be positive")
         for name in (
             "boredom_gain_click", "boredom_gain_view", "fatigue_per_item", "disappointment_cost", "fatigue_cost",
-            "instruction_bonus", "instruction_penalty", "boredom_weight", "position_weight", "novelty_share",
+            "instruction_bonus", "instruction_penalty", "instruction_satisfaction", "boredom_weight",
+            "position_weight", "novelty_share",
         ):  # fmt: skip
             _check(getattr(self, name) >= 0.0, name, "must be non-negative")
         _check(0.0 <= self.leave_hazard < 1.0, "leave_hazard", "must lie in [0, 1)")

@@ -97,46 +97,36 @@ def _slate_size_of(env: Any) -> int | None:
     return None
 
 
+def _recoworld_env(env: Any) -> Any:
+    """The RecoWorld environment (single or vector) behind ``env`` and its wrappers, or None."""
+    for obj in (env, getattr(env, "unwrapped", None)):
+        if callable(getattr(obj, "candidate_utility", None)) and hasattr(obj, "catalog"):
+            return obj
+    return None
+
+
 def _related_topics_of(env: Any) -> np.ndarray | None:
-    """The catalogue's ``related_topics`` when the environment exposes its catalogue (read only)."""
-    for obj in (env, getattr(env, "unwrapped", None)):
-        for path in (("catalog",), ("core", "catalog"), ("sim", "catalog"), ("world", "catalog")):
-            cur = obj
-            for attr in path:
-                cur = getattr(cur, attr, None)
-                if cur is None:
-                    break
-            rel = getattr(cur, "related_topics", None) if cur is not None else None
-            if rel is not None:
-                return np.asarray(rel)
-    return None
-
-
-def _simulator_of(env: Any) -> Any:
-    """The batched simulator behind a RecoWorld environment (vector or single), or None."""
-    for obj in (env, getattr(env, "unwrapped", None)):
-        sim = getattr(obj, "sim", None)
-        if sim is not None and hasattr(getattr(sim, "users", None), "utility") and hasattr(sim, "candidates"):
-            return sim
-    return None
+    """The catalogue's ``related_topics`` when ``env`` is a RecoWorld environment."""
+    found = _recoworld_env(env)
+    return None if found is None else np.asarray(found.catalog.related_topics)
 
 
 def ground_truth_utility(env: Any) -> Callable | None:
     """``utility_fn(observation) -> (N, C)``: the environment's true utility of its current candidates.
 
-    Reads the simulator behind ``env`` (``sim.users.utility(rows, sim.candidates)``), so it is valid for the
-    observation the environment returned last — which is the one an agent acts on. None when ``env`` exposes
-    no simulator.
+    Valid for the observation the environment returned last, which is the one an agent acts on. None when
+    ``env`` is not a RecoWorld environment.
     """
-    sim = _simulator_of(env)
-    if sim is None:
+    found = _recoworld_env(env)
+    if found is None:
         return None
 
     def utility_fn(observation: Any) -> np.ndarray:
+        utility = np.atleast_2d(found.candidate_utility())
         n = np.shape(observation["candidate_topic"])[0] if np.ndim(observation["candidate_topic"]) == 2 else 1
-        if n != sim.batch_size:
-            raise ValueError(f"observation batch {n} does not match the environment's {sim.batch_size} users")
-        return np.asarray(sim.users.utility(sim.rows, sim.candidates), dtype=np.float64)
+        if n != utility.shape[0]:
+            raise ValueError(f"observation batch {n} does not match the environment's {utility.shape[0]} users")
+        return utility
 
     return utility_fn
 

@@ -113,6 +113,10 @@ class Simulator:
     def observe(self) -> dict[str, np.ndarray]:
         return self.observations.build(self)
 
+    def candidate_utility(self) -> np.ndarray:
+        """True utility (B, C) of every slot's current candidates to its user (position term excluded)."""
+        return np.asarray(self.users.utility(self.rows, self.candidates), dtype=np.float64)
+
     # ------------------------------------------------------------------ one request for every slot
     def validate(self, action) -> tuple[np.ndarray, np.ndarray]:
         """Checked, de-duplicated slates (B, K) and the number of replaced repeats; raises on bad input."""

@@ -19,7 +19,22 @@ def slate_space(config: WorldConfig) -> spaces.Space:
     return spaces.MultiDiscrete([config.num_candidates] * config.slate_size)
 
 
-class _SingleUserEnv(gym.Env):
+class SimulatorAccess:
+    """Read-only, privileged views shared by the single and vector environments (for oracles and re-rankers)."""
+
+    sim: Simulator
+
+    @property
+    def catalog(self):
+        """The world's :class:`recoworld.catalog.Catalog` (titles, topics, ``related_topics``, embeddings)."""
+        return self.sim.catalog
+
+    def candidate_utility(self) -> np.ndarray:
+        """Ground truth: the true utility of the current candidates, (num_envs, C) — an oracle's privilege."""
+        return self.sim.candidate_utility()
+
+
+class _SingleUserEnv(SimulatorAccess, gym.Env):
     metadata = {"render_modes": []}
     _mode = "lifetime"
 
@@ -49,6 +64,10 @@ class _SingleUserEnv(gym.Env):
             self.sim.reset(_ONE, np.array([self.np_random.integers(_SEED_BOUND)], dtype=np.int64))
         self._has_user = True
         return _first(self.sim.observe()), {}
+
+    def candidate_utility(self) -> np.ndarray:
+        """Ground truth: the true utility (C,) of the current candidates to this user — an oracle's privilege."""
+        return self.sim.candidate_utility()[0]
 
     def step(self, action):
         slates, replaced = self.sim.validate(action)

@@ -10,11 +10,11 @@ from gymnasium.vector.utils import batch_space
 
 from recoworld.config import WorldConfig, make_config
 from recoworld.envs.core import Simulator, UserModelFactory
-from recoworld.envs.single import _SEED_BOUND, slate_space
+from recoworld.envs.single import _SEED_BOUND, SimulatorAccess, slate_space
 from recoworld.envs.slates import InvalidActionError
 
 
-class RecoWorldVectorEnv(VectorEnv):
+class RecoWorldVectorEnv(SimulatorAccess, VectorEnv):
     """``num_envs`` independent users in one world, stepped together.
 
     Sub-env ``i`` reset with ``seed=s`` meets exactly the user that ``gym.make(id)`` meets with ``seed=s + i``,

@@ -258,6 +258,9 @@ class SyntheticUserModel:
         patience = patience + np.where(
             pending, np.where(ok, p.instruction_bonus, -p.instruction_penalty), 0.0
         )
+        self.satisfaction[rows] += np.where(
+            pending, np.where(ok, p.instruction_satisfaction, -p.instruction_satisfaction), 0.0
+        )
         turns = self.pending_turns[rows] - pending
         clear = pending & (ok | (turns <= 0))
         self.pending_turns[rows] = np.where(clear, 0, turns)
@@ -288,11 +291,18 @@ class SyntheticUserModel:
         low_kind = np.where(self.novelty[rows] > 0.5, INSTRUCTION_NEW, INSTRUCTION_RELATED)
         kind = np.where(speak, np.where(bored, bored_kind, low_kind), INSTRUCTION_NONE).astype(np.int8)
         topic = np.where(speak & (kind != INSTRUCTION_NEW), np.where(bored, top_bored, top_interest), -1)
-        self.pending_type[rows] = np.where(speak, kind, self.pending_type[rows])
-        self.pending_topic[rows] = np.where(speak, topic, self.pending_topic[rows])
-        self.pending_turns[rows] = np.where(speak, p.instruction_turns, self.pending_turns[rows])
+        self.register_instruction(rows[speak], kind[speak], topic[speak])
         self.patience[rows] = np.where(speak, np.maximum(self.patience[rows], 0.5), self.patience[rows])
         return kind, topic
+
+    def register_instruction(self, rows: np.ndarray, kind: np.ndarray, topic: np.ndarray) -> None:
+        """Make ``rows`` hold an instruction (type, target topic or -1), judged on the next requests' slates.
+
+        Used by the model itself and by wrappers whose instructions come from elsewhere (an LLM's text).
+        """
+        self.pending_type[rows] = kind
+        self.pending_topic[rows] = topic
+        self.pending_turns[rows] = self.params.instruction_turns
 
     # ------------------------------------------------------------------ between sessions
     def end_session(self, rows: np.ndarray) -> np.ndarray:

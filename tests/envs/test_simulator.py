@@ -213,8 +213,8 @@ def test_honouring_instructions_restores_patience_and_lengthens_sessions():
         kind = np.argmax(inst[:, :4], axis=1)
         topics = obs["candidate_topic"]
         target = np.argmax(inst[:, 4:], axis=1)
-        rel = envs.sim.catalog.related_topics[target]
-        utility = envs.sim.users.utility(envs.sim.rows, envs.sim.candidates)
+        rel = envs.catalog.related_topics[target]
+        utility = envs.candidate_utility()
         bonus = np.zeros_like(utility)
         bonus += np.where((kind == 1)[:, None] & (topics == target[:, None]), -100.0, 0.0)
         bonus += np.where((kind == 2)[:, None] & (topics[:, :, None] == rel[:, None, :]).any(2), 100.0, 0.0)
@@ -227,7 +227,7 @@ def test_honouring_instructions_restores_patience_and_lengthens_sessions():
         kind = np.argmax(inst[:, :4], axis=1)
         topics = obs["candidate_topic"]
         target = np.argmax(inst[:, 4:], axis=1)
-        utility = envs.sim.users.utility(envs.sim.rows, envs.sim.candidates)
+        utility = envs.candidate_utility()
         # the opposite of what was asked: the avoided topic first, nothing new
         contrary = np.where((kind == 1)[:, None] & (topics == target[:, None]), 100.0, 0.0)
         contrary += np.where((kind == 3)[:, None] & (obs["candidate_novelty"] == 1), -100.0, 0.0)

@@ -378,15 +378,11 @@ class LLMUserModel:
 
     def _register(self, rows: np.ndarray, kind: np.ndarray, topic: np.ndarray) -> None:
         """Make the synthetic user hold an instruction the LLM gave (pending state judged on later slates)."""
-        b = self.base
-        if not all(hasattr(b, a) for a in ("pending_type", "pending_topic", "pending_turns")):
+        register = getattr(self.base, "register_instruction", None)
+        if register is None:
             return
-        free = b.pending_type[rows] == INSTRUCTION_NONE
-        r = rows[free]
-        b.pending_type[r] = kind[free]
-        b.pending_topic[r] = topic[free]
-        turns = getattr(getattr(b, "params", None), "instruction_turns", 2)
-        b.pending_turns[r] = turns
+        free = self.base.pending_type[rows] == INSTRUCTION_NONE
+        register(rows[free], kind[free], topic[free])
 
     # ------------------------------------------------------------------ memory
     def _remember(self, rows: np.ndarray, slate_items: np.ndarray, fb: Feedback) -> None:
