@@ -11,4 +11,20 @@ from recoworld.registration import register_all  # noqa: E402
 
 register_all()
 
-__all__ = ["UserConfig", "WorldConfig", "__version__"]
+_LAZY = {
+    "evaluate": "recoworld.evaluation",
+    "compare": "recoworld.evaluation",
+    "make_agent": "recoworld.agents",
+}
+
+
+def __getattr__(name: str):
+    """``recoworld.evaluate``, ``recoworld.compare`` and ``recoworld.make_agent``, imported on first use."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'recoworld' has no attribute {name!r}")
+
+
+__all__ = ["UserConfig", "WorldConfig", "__version__", "compare", "evaluate", "make_agent"]
