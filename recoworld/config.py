@@ -1,4 +1,4 @@
-"""Typed, frozen configuration of a RecoWorld world: the population, the user model, the serving loop, the reward.
+"""Typed, frozen configuration of a RecoWorld world: population, user model, serving loop, reward.
 
 Every field is validated on construction; a bad value raises ``ValueError`` naming the field.
 Environments accept a :class:`WorldConfig` (``config=``) and/or flat keyword overrides of its fields
@@ -56,7 +56,7 @@ class UserConfig:
     instruction_patience: float = 1.0  # patience level below which the user may instruct
     instruction_bonus: float = 2.5  # patience regained when an instruction is honoured
     instruction_penalty: float = 1.0  # patience lost when it is ignored
-    instruction_satisfaction: float = 0.5  # satisfaction gained when honoured (lost when ignored): feeling heard
+    instruction_satisfaction: float = 0.5  # satisfaction gained when honoured (lost when ignored)
     instruction_turns: int = 2  # requests an instruction stays pending
     instruction_share: float = 0.3  # share of the slate that must honour "related"/"new"
     return_bias: float = 0.0  # logit offset of the daily return probability
@@ -71,7 +71,8 @@ class UserConfig:
         for name in ("novelty_a", "novelty_b", "novelty_kappa"):
             _check(getattr(self, name) > 0.0, name, "must be positive")
         for name in (
-            "boredom_gain_click", "boredom_gain_view", "fatigue_per_item", "disappointment_cost", "fatigue_cost",
+            "boredom_gain_click", "boredom_gain_view", "fatigue_per_item", "disappointment_cost",
+            "fatigue_cost",
             "instruction_bonus", "instruction_penalty", "instruction_satisfaction", "boredom_weight",
             "position_weight", "novelty_share",
         ):  # fmt: skip
@@ -126,7 +127,7 @@ class WorldConfig:
 def make_config(config: WorldConfig | None = None, **overrides: Any) -> WorldConfig:
     """``config`` (default :class:`WorldConfig`) with flat keyword overrides of world or user fields.
 
-    Unknown keywords raise ``ValueError`` naming them, so that a misspelt RLlib ``env_config`` key is not ignored.
+    Unknown keywords raise ``ValueError`` naming them, so a misspelt RLlib ``env_config`` key is not ignored.
     """
     base = WorldConfig() if config is None else config
     world_fields = {f.name for f in dataclasses.fields(WorldConfig)}
