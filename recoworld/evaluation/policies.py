@@ -3,7 +3,7 @@
 :func:`make_policy` is the single place where a policy name becomes an object: registered agent names go to
 ``recoworld.agents.make_agent`` (``random``, ``popular``, ``oracle``, ``egreedy``, ``ucb``, ``linucb``,
 ``lints``, ``inslate_ts``, ``hrl`` ..., optionally prefixed ``instruct:``), and ``sb3:PATH`` loads a trained
-Stable-Baselines3 model through ``recoworld.agents.adapters.SB3Policy.load(PATH)``.
+Stable-Baselines3 model through ``recoworld.agents.sb3.SB3Policy.load(PATH)``.
 
 A policy is anything with the batched ``Recommender`` methods (``recoworld.agents.Recommender``)::
 
@@ -93,12 +93,7 @@ def make_policy(name: str, env: Any, seed: int | None = 0) -> Any:
     check_policy_name(name)
     if name.startswith(_SB3):
         try:
-            adapters = importlib.import_module("recoworld.agents.adapters")
-            loader = adapters.SB3Policy
-        except (ImportError, AttributeError) as exc:
-            raise PolicyError(
-                f"sb3 policies need recoworld.agents.adapters.SB3Policy and stable-baselines3 "
-                f"(pip install recoworld[rl]): {exc}"
-            ) from exc
-        return loader.load(name[len(_SB3) :])
+            return importlib.import_module("recoworld.agents.sb3").SB3Policy.load(name[len(_SB3) :])
+        except (ImportError, FileNotFoundError) as exc:
+            raise PolicyError(f"{name}: {exc}") from exc
     return _agents().make_agent(name, env, seed=seed)
