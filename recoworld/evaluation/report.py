@@ -43,6 +43,14 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: str | os.PathLike) -> Path:
+    """Lay out, write and close a figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
 def plot_survival(result: EvaluationResult, path: str | os.PathLike) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -56,10 +64,7 @@ def plot_survival(result: EvaluationResult, path: str | os.PathLike) -> Path:
     ax.set_title(f"Kaplan–Meier survival ({result.env_id}, censored at day {result.horizon_days})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)
 
 
 def plot_return_gaps(result: EvaluationResult, path: str | os.PathLike) -> Path:
@@ -86,10 +91,7 @@ def plot_return_gaps(result: EvaluationResult, path: str | os.PathLike) -> Path:
     ax.set_title("Return-gap distribution")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)
 
 
 def plot_metrics(result: EvaluationResult, path: str | os.PathLike) -> Path:
@@ -121,10 +123,7 @@ def plot_metrics(result: EvaluationResult, path: str | os.PathLike) -> Path:
         ax.axis("off")
     n_seeds = len(result.seeds)
     fig.suptitle(f"{result.env_id}: means with 95% intervals ({result.users} users x {n_seeds} seeds)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)
 
 
 def _markdown(result: EvaluationResult, images: dict[str, str]) -> str:
