@@ -75,6 +75,10 @@ class SB3Policy(BaseRecommender):
             raise ValueError(f"algo: {algo!r} is not a Stable-Baselines3 algorithm (e.g. 'PPO', 'A2C')")
         return cls(algo_class.load(file, device=device), deterministic=deterministic)
 
+    def __deepcopy__(self, memo: dict) -> SB3Policy:
+        """Copies share the (read-only) network; torch modules holding graph tensors cannot be deep-copied."""
+        return SB3Policy(self.policy, deterministic=self.deterministic)
+
     def _act(self, obs: Observation) -> np.ndarray:
         missing = [key for key in self.keys if key not in obs]
         if missing:
