@@ -3,7 +3,8 @@
 :func:`make_policy` is the single place where a policy name becomes an object: registered agent names go to
 ``recoworld.agents.make_agent`` (``random``, ``popular``, ``oracle``, ``egreedy``, ``ucb``, ``linucb``,
 ``lints``, ``inslate_ts``, ``hrl`` ..., optionally prefixed ``instruct:``), and ``sb3:PATH`` loads a trained
-Stable-Baselines3 model through ``recoworld.agents.sb3.SB3Policy.load(PATH)``.
+Stable-Baselines3 model through ``recoworld.agents.sb3.SB3Policy.load(PATH)``, ``rllib:PATH`` an RLlib
+checkpoint through ``recoworld.agents.rllib.RLlibPolicy.from_checkpoint(PATH)``.
 
 A policy is anything with the batched ``Recommender`` methods (``recoworld.agents.Recommender``)::
 
@@ -30,6 +31,7 @@ __all__ = [
 PANEL = ("random", "popular", "oracle", "egreedy", "ucb", "linucb", "lints", "inslate_ts", "hrl")
 _INSTRUCT = "instruct:"
 _SB3 = "sb3:"
+_RLLIB = "rllib:"
 # Policies that read the hidden state: the environment is made with these keyword arguments.
 _ENV_KWARGS: dict[str, dict[str, Any]] = {"oracle": {"observe_latent": True}}
 
@@ -64,10 +66,14 @@ def check_policy_name(name: Any) -> None:
         if not name[len(_SB3) :]:
             raise PolicyError("sb3: needs a model path, e.g. sb3:runs/ppo.zip")
         return
+    if name.startswith(_RLLIB):
+        if not name[len(_RLLIB) :]:
+            raise PolicyError("rllib: needs a checkpoint folder, e.g. rllib:runs/rllib_ppo/checkpoint")
+        return
     if _base_name(name) not in available_policies():
         raise PolicyError(
             f"unknown policy {name!r}; choose from {', '.join(available_policies())} "
-            "(optionally prefixed instruct:) or sb3:PATH"
+            "(optionally prefixed instruct:), sb3:PATH or rllib:PATH"
         )
 
 
@@ -94,6 +100,12 @@ def make_policy(name: str, env: Any, seed: int | None = 0) -> Any:
     if name.startswith(_SB3):
         try:
             return importlib.import_module("recoworld.agents.sb3").SB3Policy.load(name[len(_SB3) :])
+        except (ImportError, FileNotFoundError) as exc:
+            raise PolicyError(f"{name}: {exc}") from exc
+    if name.startswith(_RLLIB):
+        try:
+            rllib = importlib.import_module("recoworld.agents.rllib")
+            return rllib.RLlibPolicy.from_checkpoint(name[len(_RLLIB) :])
         except (ImportError, FileNotFoundError) as exc:
             raise PolicyError(f"{name}: {exc}") from exc
     return _agents().make_agent(name, env, seed=seed)
