@@ -5,10 +5,12 @@
     recoworld demo [--out DIR]           # a panel of policies on RecoWorld-v0, with a report
     recoworld evaluate --env ID --policy NAME [--users N --seeds S --json FILE --out DIR --resume]
     recoworld compare --env ID --policies A,B,C [--users N --seeds S --json FILE --out DIR --resume]
+    ... [--workers W]           # shards in W local processes
+    ... --ray [--workers W]     # shards as Ray tasks (local Ray runtime, or the cluster of RAY_ADDRESS)
 
 Policy names: the registered agents (``random``, ``popular``, ``oracle``, ``egreedy``, ``ucb``, ``linucb``,
-``lints``, ``inslate_ts``, ``hrl`` ...) and ``sb3:PATH`` (a trained Stable-Baselines3 model). Invalid
-arguments end with a one-line error on stderr and exit status 2.
+``lints``, ``inslate_ts``, ``hrl`` ...), ``sb3:PATH`` (a trained Stable-Baselines3 model) and ``rllib:PATH``
+(an RLlib checkpoint folder). Invalid arguments end with a one-line error on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -97,7 +99,13 @@ def _add_common(
         type=_positive_int,
         default=workers,
         metavar="W",
-        help=f"processes running shards in parallel ({workers}); results do not depend on it",
+        help=f"processes (Ray tasks with --ray) running shards in parallel ({workers}); results do not "
+        "depend on it",
+    )
+    p.add_argument(
+        "--ray",
+        action="store_true",
+        help="run the shards as Ray tasks (a local Ray runtime unless RAY_ADDRESS names a cluster)",
     )
     p.add_argument("--no-oracle", action="store_true", help="skip the oracle run (no regret)")
     p.add_argument("--no-plots", action="store_true", help="Markdown report without PNG plots")
@@ -170,6 +178,8 @@ def _check_policies(names: Sequence[str]) -> None:
             raise UsageError(str(exc)) from None
         if name.startswith("sb3:") and not Path(name[4:]).exists() and not Path(name[4:] + ".zip").exists():
             raise UsageError(f"policy {name!r}: model file {name[4:]!r} not found")
+        if name.startswith("rllib:") and not Path(name[6:]).is_dir():
+            raise UsageError(f"policy {name!r}: checkpoint folder {name[6:]!r} not found")
 
 
 def _check_env(env_id: str, env_kwargs: dict[str, Any]) -> None:
@@ -240,8 +250,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.block_size is not None:
         kwargs["block_size"] = args.block_size
     start = time.perf_counter()
+    if args.ray:
+        if importlib.util.find_spec("ray") is None:
+            raise UsageError("--ray needs Ray: pip install 'recoworld[ray]'")
+        kwargs.update(backend="ray", workers=args.workers)
     with contextlib.ExitStack() as stack:
-        if args.workers > 1:
+        if args.workers > 1 and not args.ray:
             kwargs["map_fn"] = stack.enter_context(_process_pool(args.workers)).map
         result = compare(
             names,

@@ -75,6 +75,21 @@ def _normalise_seeds(seeds: int | Sequence[int]) -> list[int]:
     return out
 
 
+def _shard_map(backend: str, workers: int | None, map_fn: MapFn | None) -> MapFn | None:
+    """The ``map_fn`` that runs the shards for ``backend``."""
+    if backend == "local":
+        if workers is not None:
+            raise ValueError("workers is for backend='ray'; run local shards in parallel with map_fn")
+        return map_fn
+    if backend == "ray":
+        if map_fn is not None:
+            raise ValueError("backend='ray' runs the shards itself; do not pass map_fn as well")
+        from .ray_map import RayMap
+
+        return RayMap(workers)
+    raise ValueError(f"unknown backend {backend!r}; choose 'local' or 'ray'")
+
+
 def compare(
     policies: Mapping[str, Any] | Sequence[Any],
     env_id: str = "RecoWorld-v0",
@@ -90,6 +105,8 @@ def compare(
     resume: bool = False,
     progress: bool = False,
     map_fn: MapFn | None = None,
+    backend: str = "local",
+    workers: int | None = None,
     callback: Callable[[ShardSpec, dict[str, Any]], None] | None = None,
 ) -> EvaluationResult:
     """Evaluate several policies on the same users and pair every one with ``reference`` (default: the first).
@@ -115,9 +132,13 @@ def compare(
         map_fn: ``map_fn(run_shard, specs)`` runs shards (default: the builtin ``map``), e.g.
             ``concurrent.futures.ProcessPoolExecutor().map`` or a Ray-backed map; results must come back in
             order.
+        backend: ``"local"`` (shards run by ``map_fn``) or ``"ray"``: every shard is a Ray task (a local Ray
+            runtime is started unless Ray is already initialised); the numbers are exactly the local ones.
+        workers: with ``backend="ray"``, at most this many shards at a time (default: the cluster's CPUs).
         callback: called as ``callback(spec, records)`` after each shard is finished and saved.
     """
     check_env_id(env_id)
+    map_fn = _shard_map(backend, workers, map_fn)
     if isinstance(users, bool) or not isinstance(users, int) or users < 1:
         raise ValueError(f"users must be a positive integer, got {users!r}")
     panel = _normalise_policies(policies)
