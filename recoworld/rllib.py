@@ -27,6 +27,7 @@ import gymnasium as gym
 __all__ = [
     "DEFAULT_NUM_ENVS",
     "ENV_CONFIG_ID",
+    "TIMED_ENV",
     "TimedVectorEnv",
     "env_creator",
     "env_seconds",
@@ -40,6 +41,7 @@ __all__ = [
 
 DEFAULT_NUM_ENVS = 64  # users per env runner: RLlib's per-step overhead is paid once for the whole batch
 ENV_CONFIG_ID = "env_id"  # the env_config key naming the RecoWorld id, for env_creator
+TIMED_ENV = "recoworld-timed"  # the Tune name of timed_env_creator (ppo_config(timed=True))
 
 
 def require_ray(what: str = "this feature") -> Any:
@@ -127,12 +129,12 @@ def env_seconds(algo: Any) -> float:
     return float(sum(algo.env_runner_group.foreach_env_runner(_runner_env_seconds, local_env_runner=True)))
 
 
-def register_env(name: str = "recoworld") -> str:
-    """Register :func:`env_creator` with Tune under ``name`` (for Tune experiments); returns ``name``."""
+def register_env(name: str = "recoworld", creator: Any = env_creator) -> str:
+    """Register ``creator`` (default :func:`env_creator`) with Tune under ``name``; returns ``name``."""
     require_ray("recoworld.rllib.register_env")
     from ray.tune.registry import register_env as tune_register_env
 
-    tune_register_env(name, env_creator)
+    tune_register_env(name, creator)
     return name
 
 
@@ -171,7 +173,7 @@ def ppo_config(
             raise ValueError(f"{label} must be an integer >= {low}, got {value!r}")
     env_id = rllib_env_id(env_id)
     if timed:
-        env, env_config = timed_env_creator, {ENV_CONFIG_ID: env_id, **env_kwargs}
+        env, env_config = register_env(TIMED_ENV, timed_env_creator), {ENV_CONFIG_ID: env_id, **env_kwargs}
     else:
         env, env_config = env_id, dict(env_kwargs)
     config = (
