@@ -3,6 +3,7 @@ the ``RecoWorld-LLM-v0`` environment calls."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from recoworld.users.llm.backends import LLMBackend, RetryPolicy
 from recoworld.users.llm.model import LLMUserConfig, LLMUserModel
 
-__all__ = ["llm_user_factory", "make_backend", "make_llm_user_model", "shared_backend"]
+__all__ = ["FACTORY_KEYS", "llm_user_factory", "make_backend", "make_llm_user_model", "shared_backend"]
 
 _SHARED: dict[tuple, LLMBackend] = {}
 _LOCK = threading.Lock()
@@ -64,7 +65,9 @@ def make_backend(
 
 def shared_backend(**kwargs: Any) -> LLMBackend:
     """:func:`make_backend` memoised per process on its arguments (environments share one loaded model)."""
-    key = tuple(sorted((k, repr(v)) for k, v in kwargs.items()))
+    bound = inspect.signature(make_backend).bind(**kwargs)
+    bound.apply_defaults()  # shared_backend() and shared_backend(device="cpu") share one model
+    key = tuple(sorted((k, repr(v)) for k, v in bound.arguments.items()))
     with _LOCK:
         b = _SHARED.get(key)
         if b is None:
@@ -124,13 +127,13 @@ def llm_user_factory(**kwargs: Any) -> Any:
     UserModel``): a :class:`~recoworld.users.synthetic.SyntheticUserModel` wrapped by
     :func:`make_llm_user_model` with ``kwargs``. The backend is built once per process and shared (or pass
     ``backend=``). Picklable: the factory holds only its keyword arguments."""
-    unknown = set(kwargs) - _FACTORY_KEYS - {f for f in LLMUserConfig.__dataclass_fields__}
+    unknown = set(kwargs) - FACTORY_KEYS - {f for f in LLMUserConfig.__dataclass_fields__}
     if unknown:
         raise ValueError(f"unknown keyword(s) {sorted(unknown)}; see make_llm_user_model and LLMUserConfig")
     return _Factory(kwargs)
 
 
-_FACTORY_KEYS = {
+FACTORY_KEYS = {
     "mode", "style", "backend", "model_path", "base_url", "gguf_file", "model", "api_key", "device",
     "threads",
     "item_cache", "timeout", "max_retries", "concurrency", "catalog", "config",

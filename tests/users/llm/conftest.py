@@ -48,11 +48,15 @@ def _need_llm() -> None:
 
 @pytest.fixture(scope="session")
 def embedded_backend():
-    """The embedded SmolLM2-135M-Instruct, in-process, loaded once per test session (~20 s)."""
+    """The embedded SmolLM2-135M-Instruct, in-process, loaded once per test session (~20 s): the process-wide
+    shared backend, so ``gym.make("RecoWorld-LLM-v0")`` with no configuration reuses it."""
     _need_llm()
-    from recoworld.users.llm import TransformersBackend
+    import torch
 
-    b = TransformersBackend(threads=int(os.environ.get("RECOWORLD_TEST_THREADS", "1")))
+    from recoworld.users.llm import shared_backend
+
+    b = shared_backend()
+    torch.set_num_threads(int(os.environ.get("RECOWORLD_TEST_THREADS", "1")))
     yield b
     b.close()
 
