@@ -36,12 +36,16 @@ BACKENDS = ("inprocess", "server")
 class Args:
     backends: str = "inprocess,server"
     modes: str = "full-score,full-generate,hybrid"
-    users: int = 32  # users answered per request (the batch)
+    users: str = "32"  # users answered per request (the batch); comma-separated sizes run one after another
     steps: int = 3  # timed requests per user
+    min_decisions: int = 0  # time at least this many decisions (more requests for small batches)
+    max_batch: int = 64  # users per backend call (LLMUserConfig.max_batch)
     warmup: int = 1  # untimed requests first (fills the persona/memory caches)
     hybrid_steps: int = 40  # hybrid mode is cheap: time more requests
     threads: int = 1  # torch threads in-process / llama.cpp threads; 1 is fastest on a shared, loaded CPU
     dtype: str = "auto"
+    device: str = "cpu"  # in-process: cpu, cuda, auto
+    model: str | None = None  # in-process: a model directory or .gguf file (default: the embedded SmolLM2)
     warm_items: bool = True
     server_concurrency: int = 1
     seed: int = 0
@@ -54,12 +58,16 @@ def parse_args(argv: list[str] | None = None) -> Args:
     d = Args()
     p.add_argument("--backends", default=d.backends, help=f"comma-separated subset of {BACKENDS}")
     p.add_argument("--modes", default=d.modes, help=f"comma-separated subset of {MODES}")
-    p.add_argument("--users", type=int, default=d.users)
+    p.add_argument("--users", default=d.users, help="batch size(s), e.g. 1,16,64,256")
     p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--min-decisions", type=int, default=d.min_decisions)
+    p.add_argument("--max-batch", type=int, default=d.max_batch)
     p.add_argument("--warmup", type=int, default=d.warmup)
     p.add_argument("--hybrid-steps", type=int, default=d.hybrid_steps)
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--dtype", default=d.dtype)
+    p.add_argument("--device", default=d.device)
+    p.add_argument("--model", default=d.model)
     p.add_argument("--no-warm-items", dest="warm_items", action="store_false")
     p.add_argument("--server-concurrency", type=int, default=d.server_concurrency)
     p.add_argument("--seed", type=int, default=d.seed)
@@ -70,8 +78,14 @@ def parse_args(argv: list[str] | None = None) -> Args:
         bad = set(getattr(a, name).split(",")) - set(allowed)
         if bad:
             p.error(f"--{name}: unknown {sorted(bad)}; choose from {allowed}")
+    try:
+        sizes = [int(u) for u in a.users.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        p.error(f"--users: expected positive integers separated by commas, got {a.users!r}")
     if a.smoke:
-        a.users, a.steps, a.warmup, a.hybrid_steps, a.warm_items = 2, 1, 1, 2, False
+        a.users, a.steps, a.warmup, a.hybrid_steps, a.warm_items = "2", 1, 1, 2, False
         a.backends = "inprocess"
     return a
 
@@ -103,7 +117,7 @@ def start_server(gguf: str, threads: int) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("llama_cpp.server did not start within 180 s")
 
 
-def bench_one(backend, mode: str, args: Args) -> dict:
+def bench_one(backend, mode: str, users: int, args: Args) -> dict:
     from recoworld.config import WorldConfig
     from recoworld.envs.core import Simulator
     from recoworld.users.llm import make_llm_user_model
@@ -119,22 +133,23 @@ def bench_one(backend, mode: str, args: Args) -> dict:
             mode="full" if full else "hybrid",
             style=style,
             backend=backend,
+            max_batch=args.max_batch,
             **extra,
         )
 
-    sim = Simulator(WorldConfig(world_seed=args.seed), args.users, user_model=factory)
+    sim = Simulator(WorldConfig(world_seed=args.seed), users, user_model=factory)
     warm_s = 0.0
     if args.warm_items and full:
         t = time.perf_counter()
         n = sim.users.warm_items()
         warm_s = time.perf_counter() - t
         print(f"  item cache: {n} lines in {warm_s:.1f}s", flush=True)
-    sim.reset(np.arange(args.users), args.seed * 100_003 + np.arange(args.users))
+    sim.reset(np.arange(users), args.seed * 100_003 + np.arange(users))
     rng = np.random.default_rng(args.seed)
     cfg = sim.config
 
     def step() -> None:
-        action = np.stack([rng.permutation(cfg.num_candidates)[: cfg.slate_size] for _ in range(args.users)])
+        action = np.stack([rng.permutation(cfg.num_candidates)[: cfg.slate_size] for _ in range(users)])
         slates, rep = sim.validate(action)
         res = sim.step(slates, rep)
         done = res.terminated | res.truncated
@@ -144,15 +159,16 @@ def bench_one(backend, mode: str, args: Args) -> dict:
     for _ in range(args.warmup):
         step()
     before = sim.users.llm_stats()
-    steps = args.steps if full else args.hybrid_steps
+    steps = max(args.steps if full else args.hybrid_steps, -(-args.min_decisions // users))
     t = time.perf_counter()
     for _ in range(steps):
         step()
     elapsed = time.perf_counter() - t
     after = sim.users.llm_stats()
     delta = {k: after[k] - before[k] for k in after}
-    decisions = args.users * steps
+    decisions = users * steps
     return {
+        "users": users,
         "decisions": decisions,
         "seconds": round(elapsed, 3),
         "decisions_per_s": round(decisions / elapsed, 2),
@@ -180,10 +196,12 @@ def main(argv: list[str] | None = None) -> dict:
         proc = None
         t0 = time.perf_counter()
         if which == "inprocess":
-            backend = make_backend(threads=args.threads, dtype=args.dtype)
+            backend = make_backend(
+                model_path=args.model, device=args.device, threads=args.threads, dtype=args.dtype
+            )
         else:
             try:
-                proc, url = start_server(str(embedded_model_path()), args.threads)
+                proc, url = start_server(str(args.model or embedded_model_path()), args.threads)
             except Exception as exc:  # noqa: BLE001 - report and go on with the other backends
                 print(f"server: skipped ({exc})", flush=True)
                 results["results"]["server"] = {"skipped": str(exc)}
@@ -194,9 +212,10 @@ def main(argv: list[str] | None = None) -> dict:
             for mode in modes:
                 if which == "server" and mode == "full-score-contrast":
                     continue
-                r = bench_one(backend, mode, args)
-                results["results"][f"{which}/{mode}"] = r
-                print(f"  {which}/{mode}: {r}", flush=True)
+                for users in (int(u) for u in args.users.split(",")):
+                    r = bench_one(backend, mode, users, args)
+                    results["results"][f"{which}/{mode}/{users}"] = r
+                    print(f"  {which}/{mode}/{users}: {r}", flush=True)
         finally:
             backend.close()
             if proc is not None:
