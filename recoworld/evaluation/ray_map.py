@@ -11,6 +11,7 @@ Ray is started locally (``ray.init``) unless it is already initialised, e.g. con
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -31,7 +32,12 @@ class RayMap:
 
         ray = require_ray("Ray-parallel evaluation")
         if not ray.is_initialized():
-            ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
+            local = (
+                {}
+                if os.environ.get("RAY_ADDRESS")
+                else {"num_cpus": self.workers, "include_dashboard": False}
+            )
+            ray.init(log_to_driver=False, **local)
         return ray
 
     def __call__(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
