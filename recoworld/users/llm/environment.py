@@ -99,7 +99,7 @@ class RecoWorldLLMEnv(RecoWorldEnv):
     * backend: ``model_path`` (a local Hugging Face model directory or ``.gguf`` file; ``gguf_file`` names
       the file inside a directory), ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``), ``threads``; or
       ``base_url`` of an OpenAI-compatible server (vLLM, llama.cpp, Ollama) with ``model``, ``api_key``,
-      ``timeout``, ``max_retries``, ``concurrency``; or a ready ``backend``.
+      ``timeout``, ``max_retries``, ``concurrency``, ``chat_format``; or a ready ``backend``.
     * fields of :class:`recoworld.users.llm.LLMUserConfig` (``temperature``, ``contrast``, ``describe``,
       ``max_batch``, ...) or ``llm_config=LLMUserConfig(...)``.
     * everything else as ``RecoWorld-v0`` (``config=WorldConfig(...)`` and its fields).

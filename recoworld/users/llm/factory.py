@@ -93,6 +93,7 @@ def make_llm_user_model(
     timeout: float = 30.0,
     max_retries: int = 3,
     concurrency: int = 4,
+    chat_format: Any = None,
     catalog: Any = None,
     config: LLMUserConfig | None = None,
     **overrides: Any,
@@ -118,6 +119,7 @@ def make_llm_user_model(
             timeout=timeout,
             max_retries=max_retries,
             concurrency=concurrency,
+            chat_format=chat_format,
         )
     return LLMUserModel(base, backend, mode=mode, style=style, catalog=catalog, config=config, **overrides)
 
@@ -136,7 +138,7 @@ def llm_user_factory(**kwargs: Any) -> Any:
 FACTORY_KEYS = {
     "mode", "style", "backend", "model_path", "base_url", "gguf_file", "model", "api_key", "device",
     "threads",
-    "item_cache", "timeout", "max_retries", "concurrency", "catalog", "config",
+    "item_cache", "timeout", "max_retries", "concurrency", "chat_format", "catalog", "config",
 }  # fmt: skip
 
 

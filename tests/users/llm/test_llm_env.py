@@ -13,7 +13,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import recoworld  # noqa: F401
-from recoworld.users.llm import LLMUnavailableError
+from recoworld.users.llm import ChatFormat, LLMUnavailableError
 
 ENV_ID = "RecoWorld-LLM-v0"
 
@@ -129,8 +129,9 @@ def test_hybrid_mode_behaviour_is_seeded_and_pickles(embedded_backend):
 
 
 def test_base_url_selects_an_openai_compatible_server(fault_server):
-    env = gym.make(ENV_ID, base_url=fault_server.url, max_retries=0, timeout=2.0)
-    assert env.unwrapped.sim.users.backend.name == "openai"
+    env = gym.make(ENV_ID, base_url=fault_server.url, max_retries=0, timeout=2.0, chat_format="llama3")
+    backend = env.unwrapped.sim.users.backend
+    assert backend.name == "openai" and backend.chat_format == ChatFormat.named("llama3")
     env.reset(seed=0)
     info = env.step(env.action_space.sample())[4]
     assert info["llm"]["requests"] > 0 and info["llm"]["failures"] == 0 and fault_server.hits > 0
