@@ -1,13 +1,11 @@
-"""Shared machinery of the ``experiments/agents_*.py`` scripts: paired-user runs, per-user metrics, 95% CIs
-and
-the markdown tables written into ``docs/agents.md``.
+"""Shared machinery of the ``experiments/agents_*.py`` scripts: common arguments, paired-user runs (optionally
+in parallel processes), per-user metrics, 95% CIs and the markdown tables written into ``docs/agents.md``.
 
 A *run* serves ``users`` users of ``RecoWorld-v0`` (sub-env ``i`` of a vector env reset with ``seed *
-1_000_000``
-is user ``i`` of that seed) for exactly one episode each, with one agent instance that learns online
-(``update``)
-while it serves them, from scratch unless it was trained before. Two agents run on the same seed meet the same
-users under the same random streams (common random numbers), so per-user differences are paired.
+1_000_000`` is user ``i`` of that seed) for exactly one episode each, with one agent instance that learns
+online (``update``) while it serves them, from scratch unless it was trained before. Two agents run on the
+same seed meet the same users under the same random streams (common random numbers), so per-user differences
+are paired. Runs are independent, so ``--jobs N`` spreads them over N processes without changing any result.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +158,88 @@ def build(name: str, env_kwargs: dict[str, Any], seed: int, **kwargs: Any):
     return agent
 
 
+# ---------------------------------------------------------------------------------------------- jobs
+TRAIN_SEED_OFFSET = 100  # training users come from seed TRAIN_SEED_OFFSET + seed, disjoint from evaluation
+
+
+@dataclass(frozen=True)
+class CommonArgs:
+    """Arguments every script takes (scripts subclass it with their own fields)."""
+
+    users: int = 2000
+    seeds: tuple[int, ...] = (0, 1, 2)
+    agent_seed: int = 0
+    horizon_days: int = 7
+    jobs: int = 1  # processes running the independent runs in parallel (results do not depend on it)
+    no_docs: bool = False
+    smoke: bool = False
+
+    def smoke_args(self) -> CommonArgs:
+        """The CI smoke configuration: a few users, one seed, one day, no docs written."""
+        return replace(self, users=16, seeds=(0,), horizon_days=1, no_docs=True, jobs=1)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run: build an agent, optionally train it on a disjoint seed, then serve ``users`` users of
+    ``seed``. ``agent`` is a registry name (built by :func:`build`) or a picklable factory
+    ``agent(seed, **agent_kwargs)``.
+    """
+
+    label: str
+    seed: int
+    agent: str | Callable[..., Any]
+    users: int
+    agent_seed: int
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    agent_kwargs: dict[str, Any] = field(default_factory=dict)
+    train_users: int = 0
+    deterministic_eval: bool = False  # after training, agents with a ``deterministic`` switch turn it on
+
+
+def run_job(job: Job) -> RunResult:
+    if isinstance(job.agent, str):
+        agent = build(job.agent, job.env_kwargs, job.agent_seed, **job.agent_kwargs)
+    else:
+        agent = job.agent(job.agent_seed, **job.agent_kwargs)
+    if job.train_users:
+        run_agent(agent, job.train_users, TRAIN_SEED_OFFSET + job.seed, job.env_kwargs, label=job.label)
+    if job.deterministic_eval and hasattr(agent, "deterministic"):
+        agent.deterministic = True
+    result = run_agent(agent, job.users, job.seed, job.env_kwargs, label=job.label)
+    result.extra["stats"] = dict(getattr(agent, "stats", {}))
+    return result
+
+
+def progress_line(r: RunResult) -> str:
+    return (
+        f"seed {r.seed} {r.policy:40s} watch {r.watch.mean():7.1f} day7 {r.day7.mean():.3f} "
+        f"ctr {r.ctr.mean():.3f} div {r.diversity.mean():.3f} session {r.session_return.mean():6.2f} "
+        f"follow {mean_ci(r.follow_rate)[0]:.3f} ({r.seconds:.0f}s)"
+    )
+
+
+def run_jobs(jobs: Sequence[Job], workers: int = 1) -> dict[str, list[RunResult]]:
+    """Run ``jobs`` (in ``workers`` forked processes when > 1); results by label, in job order."""
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            done = list(pool.map(run_job, jobs))
+    else:
+        done = []
+        for job in jobs:
+            done.append(run_job(job))
+            print(progress_line(done[-1]), flush=True)
+    results: dict[str, list[RunResult]] = {}
+    for r in done:
+        if workers > 1:
+            print(progress_line(r), flush=True)
+        results.setdefault(r.policy, []).append(r)
+    return results
+
+
 # ---------------------------------------------------------------------------------------------- statistics
 def mean_ci(x: np.ndarray) -> tuple[float, float, float]:
     """(mean, low, high): normal 95% interval of the mean over the finite entries."""
@@ -192,6 +272,23 @@ def paired(a: Sequence[RunResult], b: Sequence[RunResult], metric: str) -> tuple
 
 
 # ---------------------------------------------------------------------------------------------- reporting
+def metric_cells(results: Sequence[RunResult], metrics: Sequence[tuple[str, int]]) -> list[str]:
+    """``mean [low, high]`` over users pooled over seeds, one cell per (metric, digits)."""
+    return [fmt_ci(*mean_ci(pooled(results, m)), digits=d) for m, d in metrics]
+
+
+def seeds_text(args: CommonArgs) -> str:
+    return ", ".join(str(s) for s in args.seeds)
+
+
+def finish(args: CommonArgs, key: str, body: str, **out: Any) -> dict[str, Any]:
+    """Print ``body``, write it into docs/agents.md (unless ``--no-docs``) and return the outputs."""
+    print(body)
+    if not args.no_docs:
+        write_section(key, body)
+    return {"markdown": body, **out}
+
+
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -230,9 +327,9 @@ def log_config(args: Any, **extra: Any) -> dict[str, Any]:
 
 
 def add_dataclass_args(parser, cls) -> None:
+    """argparse options for every field of the dataclass ``cls`` (``--field-name``; tuples take several)."""
     import argparse
 
-    """argparse options for every field of the dataclass ``cls`` (``--field-name``; tuples take several)."""
     for f in fields(cls):
         flag = "--" + f.name.replace("_", "-")
         default = f.default
@@ -251,7 +348,8 @@ def add_dataclass_args(parser, cls) -> None:
             parser.add_argument(flag, type=type(default), default=default, help=f"(default {default})")
 
 
-def parse(cls, argv: Sequence[str] | None, description: str, smoke: Callable[[Any], Any]):
+def parse(cls, argv: Sequence[str] | None, description: str):
+    """The command line as the ``CommonArgs`` subclass ``cls`` (its smoke configuration with --smoke)."""
     import argparse
 
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -262,4 +360,4 @@ def parse(cls, argv: Sequence[str] | None, description: str, smoke: Callable[[An
         for f in fields(cls)
     }
     args = cls(**values)
-    return smoke(args) if args.smoke else args
+    return args.smoke_args() if args.smoke else args

@@ -5,16 +5,15 @@
     python experiments/agents_inslate.py --smoke         # CI smoke mode (seconds)
 
 Pairs compared (same model, same users): the defaults (``diversity=1``: both fill slates after a
-topic-diversity
-re-ranking) and the paper's plain setting (``diversity=0``) with the posterior as is (``scale=1``) and
-inflated
-(``scale=--inflated-scale``, more exploration). Written into docs/agents.md unless --no-docs.
+topic-diversity re-ranking) and the paper's plain setting (``diversity=0``) with the posterior as is
+(``scale=1``) and inflated (``scale=--inflated-scale``, more exploration). Written into docs/agents.md
+unless --no-docs.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -23,18 +22,8 @@ import agents_common as C  # noqa: E402
 
 
 @dataclass(frozen=True)
-class Args:
-    users: int = 2000
-    seeds: tuple[int, ...] = (0, 1, 2)
+class Args(C.CommonArgs):
     inflated_scale: float = 30.0
-    agent_seed: int = 0
-    horizon_days: int = 7
-    no_docs: bool = False
-    smoke: bool = False
-
-
-def smoke(args: Args) -> Args:
-    return replace(args, users=16, seeds=(0,), horizon_days=1, no_docs=True)
 
 
 def variants(args: Args) -> list[tuple[str, str, dict]]:
@@ -56,31 +45,17 @@ PAIRS = ((1, 0), (3, 2), (4, 2))
 
 
 def main(argv: list[str] | None = None) -> dict:
-    args = C.parse(Args, argv, __doc__, smoke)
+    args = C.parse(Args, argv, __doc__)
     env_kwargs = {"horizon_days": args.horizon_days}
     C.log_config(args, env="RecoWorld-v0", env_kwargs=env_kwargs)
     vs = variants(args)
-    results: dict[str, list[C.RunResult]] = {v[0]: [] for v in vs}
-    for seed in args.seeds:
-        for label, name, kw in vs:
-            agent = C.build(name, env_kwargs, args.agent_seed + seed, **kw)
-            r = C.run_agent(agent, args.users, seed, env_kwargs, label=label)
-            results[label].append(r)
-            print(
-                f"seed {seed} {label:32s} ctr {r.ctr.mean():.3f} div {r.diversity.mean():.3f} "
-                f"watch {r.watch.mean():7.1f} day7 {r.day7.mean():.3f} ({r.seconds:.0f}s)",
-                flush=True,
-            )
-    rows = []
-    for label, _, _ in vs:
-        rs = results[label]
-        rows.append(
-            [label]
-            + [
-                C.fmt_ci(*C.mean_ci(C.pooled(rs, m)), digits=d)
-                for m, d in (("slate_ctr", 3), ("ctr", 3), ("diversity", 3), ("watch", 1), ("day7", 3))
-            ]
-        )
+    jobs = [
+        C.Job(label, seed, name, args.users, args.agent_seed + seed, env_kwargs, kw)
+        for seed in args.seeds
+        for label, name, kw in vs
+    ]
+    results = C.run_jobs(jobs, args.jobs)
+    metrics = (("slate_ctr", 3), ("ctr", 3), ("diversity", 3), ("watch", 1), ("day7", 3))
     table = C.markdown_table(
         [
             "agent",
@@ -90,13 +65,13 @@ def main(argv: list[str] | None = None) -> dict:
             "watch min / user",
             f"day-{args.horizon_days} retention",
         ],
-        rows,
+        [[label, *C.metric_cells(results[label], metrics)] for label, _, _ in vs],
     )
     diff_rows, verdicts = [], []
     for i, j in PAIRS:
         a, b = results[vs[i][0]], results[vs[j][0]]
-        sctr, ctr, div = C.paired(a, b, "slate_ctr"), C.paired(a, b, "ctr"), C.paired(a, b, "diversity")
-        on_par = sctr[2] > 0  # the CI reaches zero or above: not significantly worse
+        sctr, ctr, div = (C.paired(a, b, m) for m in ("slate_ctr", "ctr", "diversity"))
+        on_par = sctr[2] > 0 and ctr[2] > 0  # neither click rate is significantly worse
         higher = div[1] > 0
         verdicts.append((on_par, higher))
         diff_rows.append(
@@ -115,23 +90,20 @@ def main(argv: list[str] | None = None) -> dict:
             "slates clicked",
             "CTR (per slot)",
             "diversity",
-            "click rate on par or better",
+            "click rates on par or better",
             "diversity higher",
         ],
         diff_rows,
     )
-    seeds = ", ".join(str(s) for s in args.seeds)
     body = (
-        f"Regenerate: `python experiments/agents_inslate.py` — RecoWorld-v0, default world, {args.users} "
-        f"users × seeds {seeds}, paired; agents learn online from scratch. Per-user means: slates clicked "
-        "(share of requests with at least one click — the paper's click rate), CTR per examined slot, "
-        f"intra-slate diversity (1 − mean pairwise same-topic share per slate).\n\n{table}\n\n"
+        "Regenerate: `python experiments/agents_inslate.py` — RecoWorld-v0, default world, "
+        f"{args.users} users × seeds {C.seeds_text(args)}, paired; agents learn online from scratch. "
+        "Per-user means: slates clicked (share of requests with at least one click — the paper's click "
+        "rate), CTR per examined slot, intra-slate diversity (1 − mean pairwise same-topic share per "
+        f"slate).\n\n{table}\n\n"
         f"Paired differences, TS − greedy (95% CI):\n\n{diffs}\n"
     )
-    print(body)
-    if not args.no_docs:
-        C.write_section("agents_inslate", body)
-    return {"results": results, "verdicts": verdicts, "markdown": body}
+    return C.finish(args, "agents_inslate", body, results=results, verdicts=verdicts)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,7 @@ class HRLAgent(BaseRecommender):
         diversity_weight: float = 0.5,
         novelty_weight: float = 0.5,
         replan_every: int | None = None,
+        credit: str = "session",
         hidden: int = 64,
         lr: float = 1e-3,
         low_lr: float = 3e-3,
@@ -92,6 +93,9 @@ class HRLAgent(BaseRecommender):
         self.diversity = float(diversity)
         if relevance not in ("linear", "mlp"):
             raise ValueError(f"relevance must be 'linear' or 'mlp', got {relevance!r}")
+        if credit not in ("session", "option"):
+            raise ValueError(f"credit must be 'session' or 'option', got {credit!r}")
+        self.credit = credit
         if replan_every is not None and replan_every < 1:
             raise ValueError(f"replan_every must be a positive integer or None, got {replan_every!r}")
         self.propensities = np.asarray(propensities, dtype=np.float64)
@@ -222,7 +226,7 @@ class HRLAgent(BaseRecommender):
             return torch.softmax(out[:, :-1], dim=1).numpy()
 
     def _decide(self, obs: Observation, rows: np.ndarray) -> None:
-        """A high-level decision (a propensity level) for ``rows``, credited with the rest of the session."""
+        """A high-level decision (a propensity level) for ``rows``, credited at the end of the session."""
         if rows.size == 0:
             return
         state = self.high_level_state(obs)[rows]
@@ -242,14 +246,20 @@ class HRLAgent(BaseRecommender):
         np.add.at(self.stats["level_counts"], a, 1)
 
     def _close(self, rows: np.ndarray) -> None:
-        """The session of ``rows`` ended: each decision's return is the session's return after it."""
+        """The session of ``rows`` ended: each decision is credited with the return from it to the end of the
+        session (``credit="session"``) or to the next decision (``"option"``)."""
         rows = rows[self.open[rows]]
         if rows.size == 0:
             return
         for r in rows.tolist():
             if self.fixed_propensity is None and self.learning:
                 total = self.session_cum[r]
-                self._buffer.extend((st, a, total - at) for st, a, at in self.decisions[r])
+                ends = [at for _, _, at in self.decisions[r][1:]] + [total]
+                if self.credit == "session":
+                    ends = [total] * len(ends)
+                self._buffer.extend(
+                    (st, a, end - at) for (st, a, at), end in zip(self.decisions[r], ends, strict=True)
+                )
             self.decisions[r] = []
         self.session_cum[rows] = 0.0
         self.open[rows] = False
