@@ -1,12 +1,14 @@
 """Counter-based per-user random streams.
 
 Every random number in the simulator is a pure function of (user key, request counter, purpose, index): a
-splitmix64 hash of those integers. A user's trajectory therefore does not depend on which other users share its
-batch, or on how many there are (batch invariance), and two policies evaluated on the same seeds meet the same
-users under the same luck (common random numbers).
+splitmix64 hash of those integers. A user's trajectory therefore does not depend on which other users share
+its batch, or on how many there are (batch invariance), and two policies evaluated on the same seeds meet the
+same users under the same luck (common random numbers).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -20,11 +22,21 @@ _GAMMA_TRIES = 8
 
 
 def splitmix64(x: np.ndarray) -> np.ndarray:
-    """The splitmix64 finaliser applied element-wise to a uint64 array (wrapping arithmetic)."""
-    z = np.asarray(x, dtype=np.uint64) + _GOLDEN
-    z = (z ^ (z >> _S30)) * _MUL1
-    z = (z ^ (z >> _S27)) * _MUL2
-    return z ^ (z >> _S31)
+    """The splitmix64 finaliser applied element-wise to a uint64 array (wrapping arithmetic); a new array."""
+    return _mix_inplace(np.add(x, _GOLDEN, dtype=np.uint64))
+
+
+def _mix_inplace(z: np.ndarray) -> np.ndarray:
+    """splitmix64 of ``z - golden``, computed in place in ``z`` (one temporary instead of nine)."""
+    shifted = np.right_shift(z, _S30)
+    z ^= shifted
+    z *= _MUL1
+    np.right_shift(z, _S27, out=shifted)
+    z ^= shifted
+    z *= _MUL2
+    np.right_shift(z, _S31, out=shifted)
+    z ^= shifted
+    return z
 
 
 def user_key(seed: int | np.ndarray, episode: int | np.ndarray) -> np.ndarray:
@@ -36,7 +48,34 @@ def user_key(seed: int | np.ndarray, episode: int | np.ndarray) -> np.ndarray:
 
 def to_unit(bits: np.ndarray) -> np.ndarray:
     """uint64 bits to floats in the open interval (0, 1)."""
-    return ((bits >> _S11).astype(np.float64) + 0.5) * _INV53
+    u = (bits >> _S11).astype(np.float64)
+    u += 0.5
+    u *= _INV53
+    return u
+
+
+@functools.cache
+def _increments(n: int) -> np.ndarray:
+    """What word ``i`` of a stream adds to its base before mixing: ``(i + 1) * golden`` (read-only)."""
+    a = np.arange(1, n + 1, dtype=np.uint64) * _GOLDEN
+    a.setflags(write=False)
+    return a
+
+
+class Layout:
+    """Which purposes a step draws and how many uniforms each, for :meth:`Streams.draw` to serve at once.
+
+    ``Layout({P_CLICK: 20, P_LIKE: 10})``: the draw's uniforms of purpose p are exactly those of
+    ``Streams.uniform(rows, p, n)``.
+    """
+
+    def __init__(self, counts: dict[int, int]):
+        sizes = list(counts.values())
+        self.purposes = np.array(list(counts), dtype=np.uint64)
+        self.column_purpose = np.repeat(np.arange(len(sizes)), sizes)
+        self.column_increment = np.concatenate([_increments(n) for n in sizes])
+        ends = np.cumsum(sizes)
+        self.slices = {p: slice(int(e - n), int(e)) for p, n, e in zip(counts, sizes, ends, strict=True)}
 
 
 class Streams:
@@ -54,14 +93,35 @@ class Streams:
     def advance(self, rows: np.ndarray) -> None:
         self.counter[rows] += np.uint64(1)
 
+    def _bases(self, rows, purposes) -> np.ndarray:
+        """Per-row (and per-purpose, if ``purposes`` is an array) stream bases at the current counters."""
+        if isinstance(purposes, np.ndarray):
+            return splitmix64(
+                self.keys[rows][:, None] ^ splitmix64((self.counter[rows] << _S16)[:, None] | purposes)
+            )
+        return splitmix64(self.keys[rows] ^ splitmix64((self.counter[rows] << _S16) | np.uint64(purposes)))
+
     def bits(self, rows: np.ndarray, purpose: int, n: int) -> np.ndarray:
         """(R, n) uint64 random words for ``purpose`` at the rows' current counters."""
-        base = splitmix64(self.keys[rows] ^ splitmix64((self.counter[rows] << _S16) | np.uint64(purpose)))
-        return splitmix64(base[:, None] + np.arange(n, dtype=np.uint64) * _GOLDEN)
+        return _mix_inplace(np.add(self._bases(rows, purpose)[:, None], _increments(n)))
 
     def uniform(self, rows: np.ndarray, purpose: int, n: int) -> np.ndarray:
         """(R, n) uniforms in (0, 1) for ``purpose`` at the rows' current counters."""
         return to_unit(self.bits(rows, purpose, n))
+
+    def uniform_at(self, rows: np.ndarray, purpose: int, index: np.ndarray) -> np.ndarray:
+        """Uniform number ``index[j]`` of ``purpose`` for row ``rows[j]``: ``uniform(rows, purpose, n)`` at
+        those cells, without drawing the others."""
+        words = self._bases(rows, purpose)
+        words += (index.astype(np.uint64) + np.uint64(1)) * _GOLDEN
+        return to_unit(_mix_inplace(words))
+
+    def draw(self, rows: np.ndarray, layout: Layout) -> dict[int, np.ndarray]:
+        """The uniforms of every purpose of ``layout`` at once: ``{purpose: (R, n) uniforms}``."""
+        words = self._bases(rows, layout.purposes)[:, layout.column_purpose]
+        words += layout.column_increment
+        u = to_unit(_mix_inplace(words))
+        return {p: u[:, s] for p, s in layout.slices.items()}
 
 
 def normal_from_uniforms(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
@@ -72,9 +132,10 @@ def normal_from_uniforms(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
 def log_gamma_from_uniforms(shape: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Logarithms of Gamma(shape, 1) variates by Marsaglia–Tsang with a fixed budget of proposals.
 
-    ``u`` has shape (R, 3 * tries + 1): three uniforms per proposal plus one for the shape < 1 boost. The first
-    accepted proposal is used; the chance that all ``tries`` proposals are rejected is below 1e-9 for tries = 8,
-    in which case the proposal law's mode is used. Computed in log space so that tiny shapes do not underflow.
+    ``u`` has shape (R, 3 * tries + 1): three uniforms per proposal plus one for the shape < 1 boost. The
+    first accepted proposal is used; the chance that all ``tries`` proposals are rejected is below 1e-9 for
+    tries = 8, in which case the proposal law's mode is used. Computed in log space so that tiny shapes do not
+    underflow.
     """
     shape = np.asarray(shape, dtype=np.float64)
     boosted = shape < 1.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
+from recoworld.arrays import take_rows
 from recoworld.config import WorldConfig
 
 CONTEXT_SIZE = 5
@@ -49,35 +50,38 @@ class ObservationBuilder:
         )  # fmt: skip
 
     def build(self, sim) -> dict[str, np.ndarray]:
-        """Observations of every slot of ``sim`` (a :class:`recoworld.envs.core.Simulator`)."""
+        """Observations of every slot of ``sim`` (a :class:`recoworld.envs.core.Simulator`); fresh arrays."""
         cands, users = sim.candidates, sim.users
-        b = cands.shape[0]
-        topics = self.topic[cands]
+        b, h = cands.shape[0], self.config.history_length
+        topics = np.take(self.topic, cands)
         share = users.topic_share
-        novelty = np.take_along_axis(share, topics, axis=1) < users.params.novelty_share
-        order = (
-            sim.hist_ptr[:, None] - 1 - np.arange(self.config.history_length)
-        ) % self.config.history_length
-        hist = np.take_along_axis(sim.hist_items, order, axis=1)
-        context = np.stack([sim.turn, sim.days_since, sim.day, sim.session, sim.turn == 0], axis=1)
-        context = np.minimum(context.astype(np.float32) * self.context_scale, 1.0)
+        novelty = take_rows(share, topics) < users.params.novelty_share
+        order = (sim.hist_ptr[:, None] - 1 - np.arange(h)) % h
+        hist = take_rows(sim.hist_items, order)
+        context = np.empty((b, CONTEXT_SIZE), dtype=np.float32)
+        for j, value in enumerate((sim.turn, sim.days_since, sim.day, sim.session, sim.turn == 0)):
+            context[:, j] = value
+        context *= self.context_scale
+        np.minimum(context, 1.0, out=context)
         instruction = np.zeros((b, NUM_INSTRUCTION_TYPES + self.num_topics), dtype=np.float32)
-        rows = np.arange(b)
-        instruction[rows, users.pending_type] = 1.0
+        flat = instruction.reshape(-1)
+        width = instruction.shape[1]
+        starts = np.arange(0, b * width, width)
+        flat[starts + users.pending_type] = 1.0
         target = users.pending_topic
         has_target = target >= 0
-        instruction[rows[has_target], NUM_INSTRUCTION_TYPES + target[has_target]] = 1.0
+        flat[starts[has_target] + NUM_INSTRUCTION_TYPES + target[has_target]] = 1.0
         obs = {
-            "candidate_embedding": self.embedding[cands],
+            "candidate_embedding": np.take(self.embedding, cands, axis=0),
             "candidate_topic": topics,
-            "candidate_popularity": self.popularity01[cands],
-            "candidate_novelty": novelty.astype(np.int8),
-            "history_embedding": self.embedding[hist],
-            "history_feedback": np.take_along_axis(sim.hist_watch, order, axis=1),
+            "candidate_popularity": np.take(self.popularity01, cands),
+            "candidate_novelty": novelty.view(np.int8),
+            "history_embedding": np.take(self.embedding, hist, axis=0),
+            "history_feedback": take_rows(sim.hist_watch, order),
             "topic_histogram": share.astype(np.float32),
             "context": context,
             "instruction": instruction,
         }
         if self.config.observe_latent:
-            obs["latent"] = users.latent(rows)
+            obs["latent"] = users.latent(np.arange(b))
         return obs

@@ -1,14 +1,15 @@
 """The retrieval stage: per request, ``C`` distinct candidate items for each user.
 
-A mix of the user's likely topics (those of randomly picked recently consumed items), popular items and uniform
-exploration, as in a retrieval -> ranking cascade. Candidates come sorted by item id, which the world orders by
-descending popularity: index 0 is the retrieval stage's best guess.
+A mix of the user's likely topics (those of randomly picked recently consumed items), popular items and
+uniform exploration, as in a retrieval -> ranking cascade. Candidates come sorted by item id, which the world
+orders by descending popularity: index 0 is the retrieval stage's best guess.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from recoworld.arrays import take_rows
 from recoworld.catalog import Catalog
 from recoworld.rng import Streams
 
@@ -48,35 +49,46 @@ class Retrieval:
                 self.topic_table[g] = self.popular_table
 
     def __call__(self, streams: Streams, rows: np.ndarray, recent_topics: np.ndarray) -> np.ndarray:
-        """Candidates (R, C) for ``rows`` given the topics of their recently consumed items (-1: empty slot)."""
+        """Candidates (R, C) for ``rows`` given the topics of their recently consumed items (-1: empty)."""
         c, m = self.catalog, self.catalog.num_items
         nt, npop = self.n_topic, self.n_popular
         u = streams.uniform(rows, P_RETRIEVE, 2 * nt + npop + self.n_random)
         # a likely topic: that of a random recent item; an empty slot explores a uniformly random topic
         h = recent_topics.shape[1]
         slot = np.minimum((u[:, :nt] * h).astype(np.int64), h - 1)
-        topics = np.take_along_axis(recent_topics, slot, axis=1)
+        topics = take_rows(recent_topics, slot)
         explore = np.minimum((u[:, :nt] * h * c.num_topics).astype(np.int64) % c.num_topics, c.num_topics - 1)
         topics = np.where(topics < 0, explore, topics)
         quantile = (u[:, nt:] * _QUANTILES).astype(np.int64)
-        by_topic = self.topic_table[topics, quantile[:, :nt]]
-        popular = self.popular_table[quantile[:, nt : nt + npop]]
-        uniform = np.minimum((u[:, 2 * nt + npop :] * m).astype(np.int64), m - 1)
-        items = np.sort(np.concatenate([by_topic, popular, uniform], axis=1), axis=1)
+        items = np.empty((len(u), self.num_candidates), dtype=np.int64)
+        np.take(self.topic_table.reshape(-1), topics * _QUANTILES + quantile[:, :nt], out=items[:, :nt])
+        np.take(self.popular_table, quantile[:, nt : nt + npop], out=items[:, nt : nt + npop])
+        np.minimum((u[:, 2 * nt + npop :] * m).astype(np.int64), m - 1, out=items[:, nt + npop :])
+        items.sort(axis=1)
         return self._make_distinct(streams, rows, items)
 
     def _make_distinct(self, streams: Streams, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Replace repeated items with uniform draws until every row is distinct (deterministic per row)."""
+        """Replace repeated items with uniform draws until every row is distinct (deterministic per row).
+
+        Round ``r`` redraws the repeats (all but the first of equal items, in sorted order) of the rows that
+        have any, from purpose ``P_REFILL + r`` at their positions; only those rows and cells are drawn and
+        re-sorted.
+        """
         m = self.catalog.num_items
+        active = np.arange(len(items))  # rows that may still hold repeats
+        block = items
         for round_ in range(_REFILL_ROUNDS):
-            dup = np.zeros(items.shape, dtype=bool)
-            dup[:, 1:] = items[:, 1:] == items[:, :-1]
-            if not dup.any():
+            dup = block[:, 1:] == block[:, :-1]
+            has_dup = dup.any(axis=1)
+            if not has_dup.any():
                 return items
-            fresh = np.minimum(
-                (streams.uniform(rows, P_REFILL + round_, items.shape[1]) * m).astype(np.int64), m - 1
-            )
-            items = np.sort(np.where(dup, fresh, items), axis=1)
+            active, block = active[has_dup], block[has_dup]
+            r, k = np.nonzero(dup[has_dup])
+            k += 1
+            fresh = streams.uniform_at(rows[active[r]], P_REFILL + round_, k)
+            block[r, k] = np.minimum((fresh * m).astype(np.int64), m - 1)
+            block.sort(axis=1)
+            items[active] = block
         for r in np.flatnonzero((items[:, 1:] == items[:, :-1]).any(axis=1)):  # vanishingly rare
             unique = np.unique(items[r])
             spare = np.setdiff1d(np.arange(m), unique)[: items.shape[1] - unique.size]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from recoworld import rng
+from recoworld.arrays import selector, take_rows
 from recoworld.config import WorldConfig
 from recoworld.users.base import (
     INSTRUCTION_AVOID,
@@ -24,7 +25,11 @@ _TRAIT_SALT = np.uint64(0x7E57AB1E5EED)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    """1 / (1 + exp(-x)) in one new array."""
+    e = np.negative(x)
+    np.exp(e, out=e)
+    e += 1.0
+    return np.divide(1.0, e, out=e)
 
 
 class SyntheticUserModel:
@@ -42,6 +47,7 @@ class SyntheticUserModel:
         self._related = c.related_topics
         k = config.slate_size
         self._position_term = -self.params.position_weight * np.log(np.arange(1, k + 1))
+        self._layouts: dict[tuple[int, bool], rng.Layout] = {}
         self.allocate(0)
 
     # ------------------------------------------------------------------ state
@@ -93,128 +99,124 @@ class SyntheticUserModel:
         self.novelty[rows] = np.clip(nu, 1e-6, 1.0 - 1e-6)
 
     # ------------------------------------------------------------------ utility
-    def _utility(self, rows: np.ndarray, items: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-        """Utility of ``items`` (R, L) with their topic weights ``alpha`` (R, L, f), without the position term."""
+    def _utility(self, sel, items: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        """Utility of ``items`` (R, L) with topic weights ``alpha`` (R, L, f), without the position term.
+
+        ``sel`` selects the users' rows (see :func:`recoworld.arrays.selector`). Computed in place in one
+        (R, L) array, term by term in the order of DESIGN.md §3.
+        """
         p = self.params
-        affinity = np.einsum("rf,rkf->rk", self.rho[rows], alpha)
-        noisy = self.world.delta * affinity + (1.0 - self.world.delta) * 0.98
-        log_t = (
-            np.log(np.maximum(noisy, 1e-300))
-            + self.world.log_user_scale[self.population_index[rows]][:, None]
-        )
-        log_t = np.clip(log_t + self._item_term[items], _LOG_FLOOR, _LOG_CAP)
-        topics = self._topic[items]
-        new = np.take_along_axis(self.topic_share[rows], topics, axis=1) < p.novelty_share
+        delta = self.world.delta
+        log_t = np.einsum("rf,rkf->rk", self.rho[sel], alpha)
+        log_t *= delta
+        log_t += (1.0 - delta) * 0.98
+        np.maximum(log_t, 1e-300, out=log_t)
+        np.log(log_t, out=log_t)
+        log_t += self.world.log_user_scale[self.population_index[sel]][:, None]
+        log_t += np.take(self._item_term, items)
+        np.clip(log_t, _LOG_FLOOR, _LOG_CAP, out=log_t)
+        topics = np.take(self._topic, items)
+        new = take_rows(self.topic_share[sel], topics) < p.novelty_share
         # (2 nu - 1)(2 nov - 1): seekers (nu > 1/2) prefer new topics, others familiar ones. The literal
         # nu nov - (1 - nu)(1 - nov) of DESIGN.md gives every user the same new-vs-familiar gap.
-        lean = 2.0 * self.novelty[rows][:, None] - 1.0
+        lean = 2.0 * self.novelty[sel][:, None] - 1.0
         novelty = np.where(new, lean, -lean)
-        bored = np.take_along_axis(self.boredom[rows], topics, axis=1)
-        return (
-            p.affinity_weight * log_t
-            + self._pop_term[items]
-            + p.novelty_weight * novelty
-            - p.boredom_weight * bored
-        )
+        novelty *= p.novelty_weight
+        bored = take_rows(self.boredom[sel], topics)
+        bored *= p.boredom_weight
+        utility = log_t
+        utility *= p.affinity_weight
+        utility += np.take(self._pop_term, items)
+        utility += novelty
+        utility -= bored
+        return utility
 
     def utility(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return self._utility(rows, items, self._alpha[items])
+        return self._utility(self._select(rows), items, np.take(self._alpha, items, axis=0))
 
-    def _slate_utility(self, rows: np.ndarray, slate_items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _slate_utility(self, sel, slate_items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Topic weights (R, K, f) of the shown items and their utility including the position term."""
-        alpha = self._alpha[slate_items]
-        return alpha, self._utility(rows, slate_items, alpha) + self._position_term[: slate_items.shape[1]]
+        alpha = np.take(self._alpha, slate_items, axis=0)
+        utility = self._utility(sel, slate_items, alpha)
+        utility += self._position_term[: slate_items.shape[1]]
+        return alpha, utility
+
+    def _select(self, rows: np.ndarray):
+        return selector(rows, len(self.population_index))
+
+    def _draws(self, slate_size: int, choices: bool) -> rng.Layout:
+        """The uniforms one response needs, drawn at once: the choice's (if ``choices``), watch, instruct."""
+        key = (slate_size, choices)
+        if key not in self._layouts:
+            k = slate_size
+            counts = {P_WATCH: 2 * k, P_INSTRUCT: 2}
+            if choices:
+                counts |= {P_MNL: k + 1} if self.config.choice_model == "mnl" else {P_CLICK: 2 * k}
+                counts[P_LIKE] = k
+            self._layouts[key] = rng.Layout(counts)
+        return self._layouts[key]
 
     # ------------------------------------------------------------------ response
     def respond(self, rows: np.ndarray, slate_items: np.ndarray) -> Feedback:
-        alpha, utility = self._slate_utility(rows, slate_items)
+        sel = self._select(rows)
+        u = self.streams.draw(sel, self._draws(slate_items.shape[1], choices=True))
+        alpha, utility = self._slate_utility(sel, slate_items)
         if self.config.choice_model == "mnl":
-            clicked = self._choose_mnl(rows, utility)
+            clicked = self._choose_mnl(utility, u[P_MNL])
             examined = np.ones_like(clicked)
             leave_now = np.zeros(len(rows), dtype=bool)
         else:
-            clicked, examined, leave_now = self._choose_cascade(rows, utility)
-        like_draw = self.streams.uniform(rows, P_LIKE, utility.shape[1])
-        liked = clicked & (like_draw < _sigmoid(utility - self.params.like_threshold))
-        return self._finish(rows, slate_items, alpha, utility, clicked, liked, examined, leave_now)
+            clicked, examined, leave_now = self._choose_cascade(sel, utility, u[P_CLICK])
+        liked = clicked & (u[P_LIKE] < _sigmoid(utility - self.params.like_threshold))
+        return self._finish(rows, sel, slate_items, alpha, utility, clicked, liked, examined, leave_now, u)
 
-    def _choose_cascade(self, rows, utility):
+    def _choose_cascade(self, sel, utility, u):
         k = utility.shape[1]
-        u = self.streams.uniform(rows, P_CLICK, 2 * k)
         clicked = u[:, :k] < _sigmoid(utility - self.params.click_threshold)
-        hazard = self.params.leave_hazard * (1.0 + self.fatigue[rows])[:, None] * ~clicked
+        hazard = self.params.leave_hazard * (1.0 + self.fatigue[sel])[:, None] * ~clicked
         leaves = u[:, k:] < hazard
         leave_now = leaves.any(axis=1)
         last = np.where(leave_now, np.argmax(leaves, axis=1), k - 1)
         examined = np.arange(k)[None, :] <= last[:, None]
         return clicked & examined, examined, leave_now
 
-    def _choose_mnl(self, rows, utility):
-        k = utility.shape[1]
+    def _choose_mnl(self, utility, u):
+        r, k = utility.shape
         p = self.params
         noclick = p.noclick_bias + p.noclick_length_weight * np.log(k)
-        logits = np.concatenate([utility, np.full((len(rows), 1), noclick)], axis=1)
-        gumbel = -np.log(-np.log(self.streams.uniform(rows, P_MNL, k + 1)))
+        logits = np.concatenate([utility, np.full((r, 1), noclick)], axis=1)
+        gumbel = -np.log(-np.log(u))
         choice = np.argmax(logits + gumbel, axis=1)
         return np.arange(k)[None, :] == choice[:, None]
 
     def apply_choices(self, rows, slate_items, clicked, liked, examined, leave_now) -> Feedback:
         """Feed externally decided choices (e.g. an LLM's) through the same outcome and mindset update."""
-        alpha, utility = self._slate_utility(rows, slate_items)
+        sel = self._select(rows)
+        u = self.streams.draw(sel, self._draws(slate_items.shape[1], choices=False))
+        alpha, utility = self._slate_utility(sel, slate_items)
         examined = np.asarray(examined, dtype=bool)
         clicked = np.asarray(clicked, dtype=bool) & examined
         liked = np.asarray(liked, dtype=bool) & clicked
         return self._finish(
-            rows, slate_items, alpha, utility, clicked, liked, examined, np.asarray(leave_now, bool)
+            rows, sel, slate_items, alpha, utility, clicked, liked, examined, np.asarray(leave_now, bool), u
         )
 
-    def _finish(self, rows, slate_items, alpha, utility, clicked, liked, examined, leave_now) -> Feedback:
+    def _finish(self, rows, sel, slate_items, alpha, utility, clicked, liked, examined, leave_now, u):
         """Watch time of the clicked items, the request's value to the user, then the mindset update."""
         k = utility.shape[1]
-        noise = rng.normal_from_uniforms(*np.split(self.streams.uniform(rows, P_WATCH, 2 * k), 2, axis=1))
+        noise = rng.normal_from_uniforms(u[P_WATCH][:, :k], u[P_WATCH][:, k:])
         fraction = _sigmoid(utility - self.params.watch_threshold + 0.5 * noise)
-        watch = np.where(clicked, fraction * self._duration[slate_items], 0.0)
+        watch = np.where(clicked, fraction * np.take(self._duration, slate_items), 0.0)
         value = np.where(clicked, fraction, 0.0).sum(axis=1) + 0.5 * liked.sum(axis=1)
-        return self._update(
-            rows, slate_items, alpha, utility, clicked, liked, examined, watch, value, leave_now
+        followed, left, instruction_type, instruction_topic = self._update(
+            rows, sel, slate_items, alpha, clicked, examined, value, leave_now, u[P_INSTRUCT]
         )
-
-    # ------------------------------------------------------------------ mindset
-    def _update(self, rows, slate_items, alpha, utility, clicked, liked, examined, watch, value, leave_now):
-        p = self.params
-        n_clicks = clicked.sum(axis=1)
-        clicked_mass = np.einsum("rk,rkf->rf", clicked.astype(np.float64), alpha)  # (R, f)
-        viewed_mass = np.einsum("rk,rkf->rf", examined.astype(np.float64), alpha)
-        any_click = n_clicks > 0
-        mean_clicked = clicked_mass / np.maximum(n_clicks, 1)[:, None]
-        keep = p.drift ** n_clicks[:, None]
-        self.rho[rows] = np.where(
-            any_click[:, None], keep * self.rho[rows] + (1.0 - keep) * mean_clicked, self.rho[rows]
-        )
-        share = self.topic_share[rows]
-        self.topic_share[rows] = np.where(any_click[:, None], 0.8 * share + 0.2 * mean_clicked, share)
-        self.boredom[rows] = (
-            p.boredom_decay_request * self.boredom[rows]
-            + p.boredom_gain_click * clicked_mass
-            + p.boredom_gain_view * viewed_mass
-        )
-        self.fatigue[rows] += p.fatigue_per_item * examined.sum(axis=1)
-        self.satisfaction[rows] += p.satisfaction_rate * (value - self.satisfaction[rows])
-        gain = value - p.expectation
-        patience = self.patience[rows] + np.where(gain < 0, p.disappointment_cost * gain, 0.5 * gain)
-        patience -= p.fatigue_cost * self.fatigue[rows]
-        cap = self.world.patience[self.population_index[rows]]
-        followed, patience = self._judge_pending(rows, slate_items, share, np.minimum(patience, cap))
-        self.patience[rows] = patience
-        left = leave_now | (patience <= 0.0)
-        instruction_type, instruction_topic = self._maybe_instruct(rows, left & ~leave_now)
-        speaking = instruction_type != INSTRUCTION_NONE
-        left &= ~speaking
         texts = None
-        if speaking.any():
+        speaking = np.flatnonzero(instruction_type != INSTRUCTION_NONE)
+        if speaking.size:
             names = self.catalog.topic_names
             texts = [""] * len(rows)
-            for r in np.flatnonzero(speaking).tolist():
+            for r in speaking.tolist():
                 g = int(instruction_topic[r])
                 texts[r] = render_instruction(int(instruction_type[r]), names[g] if g >= 0 else "")
         return Feedback(
@@ -230,25 +232,56 @@ class SyntheticUserModel:
             instruction_text=texts,
         )
 
-    def _judge_pending(self, rows, slate_items, share_before, patience):
+    # ------------------------------------------------------------------ mindset
+    def _update(self, rows, sel, slate_items, alpha, clicked, examined, value, leave_now, u_instruct):
+        """Drift, topic share, boredom, fatigue, satisfaction and patience; then judge the pending instruction
+        and maybe speak. Returns (followed, left, instruction type, instruction topic)."""
+        p = self.params
+        n_clicks = clicked.sum(axis=1)
+        clicked_mass = np.einsum("rk,rkf->rf", clicked.astype(np.float64), alpha)  # (R, f)
+        viewed_mass = np.einsum("rk,rkf->rf", examined.astype(np.float64), alpha)
+        mean_clicked = clicked_mass / np.maximum(n_clicks, 1)[:, None]
+        keep = p.drift ** n_clicks[:, None]  # 1 without clicks: rho unchanged
+        rho = keep * self.rho[sel]
+        rho += (1.0 - keep) * mean_clicked
+        self.rho[sel] = rho
+        share = self.topic_share[sel]  # the history before this slate, for the "new" instruction's verdict
+        new_share = np.where((n_clicks > 0)[:, None], 0.8 * share + 0.2 * mean_clicked, share)
+        boredom = p.boredom_decay_request * self.boredom[sel]
+        boredom += p.boredom_gain_click * clicked_mass
+        boredom += p.boredom_gain_view * viewed_mass
+        self.boredom[sel] = boredom
+        self.fatigue[sel] += p.fatigue_per_item * examined.sum(axis=1)
+        self.satisfaction[sel] += p.satisfaction_rate * (value - self.satisfaction[sel])
+        gain = value - p.expectation
+        patience = self.patience[sel] + np.where(gain < 0, p.disappointment_cost * gain, 0.5 * gain)
+        patience -= p.fatigue_cost * self.fatigue[sel]
+        cap = self.world.patience[self.population_index[sel]]
+        followed, patience = self._judge_pending(sel, slate_items, share, np.minimum(patience, cap))
+        self.topic_share[sel] = new_share
+        self.patience[sel] = patience
+        left = leave_now | (patience <= 0.0)
+        instruction_type, instruction_topic = self._maybe_instruct(rows, sel, left & ~leave_now, u_instruct)
+        left &= instruction_type == INSTRUCTION_NONE
+        return followed, left, instruction_type, instruction_topic
+
+    def _judge_pending(self, sel, slate_items, share_before, patience):
         """Did this slate honour the pending instruction? Adjust patience and the pending state."""
         p = self.params
-        kind = self.pending_type[rows]
-        followed = np.full(len(rows), -1, dtype=np.int8)
+        kind = self.pending_type[sel]
+        followed = np.full(len(kind), -1, dtype=np.int8)
         pending = kind != INSTRUCTION_NONE
         if not pending.any():
             return followed, patience
-        topics = self._topic[slate_items]
-        target = self.pending_topic[rows][:, None]
+        topics = np.take(self._topic, slate_items)
+        target = self.pending_topic[sel][:, None]
         k = slate_items.shape[1]
         avoid_ok = (topics == target).sum(axis=1) <= max(1, k // 10)
         related = self._related[np.maximum(target[:, 0], 0)]  # (R, 3)
         related_ok = (topics[:, :, None] == related[:, None, :]).any(axis=2).mean(
             axis=1
         ) >= p.instruction_share
-        new_ok = (np.take_along_axis(share_before, topics, axis=1) < p.novelty_share).mean(
-            axis=1
-        ) >= p.instruction_share
+        new_ok = (take_rows(share_before, topics) < p.novelty_share).mean(axis=1) >= p.instruction_share
         ok = np.select(
             [kind == INSTRUCTION_AVOID, kind == INSTRUCTION_RELATED, kind == INSTRUCTION_NEW],
             [avoid_ok, related_ok, new_ok],
@@ -258,41 +291,42 @@ class SyntheticUserModel:
         patience = patience + np.where(
             pending, np.where(ok, p.instruction_bonus, -p.instruction_penalty), 0.0
         )
-        self.satisfaction[rows] += np.where(
+        self.satisfaction[sel] += np.where(
             pending, np.where(ok, p.instruction_satisfaction, -p.instruction_satisfaction), 0.0
         )
-        turns = self.pending_turns[rows] - pending
+        turns = self.pending_turns[sel] - pending
         clear = pending & (ok | (turns <= 0))
-        self.pending_turns[rows] = np.where(clear, 0, turns)
-        self.pending_type[rows] = np.where(clear, INSTRUCTION_NONE, kind)
-        self.pending_topic[rows] = np.where(clear, -1, self.pending_topic[rows])
+        self.pending_turns[sel] = np.where(clear, 0, turns)
+        self.pending_topic[sel] = np.where(clear, -1, self.pending_topic[sel])
+        self.pending_type[sel] = np.where(clear, INSTRUCTION_NONE, kind)
         return followed, patience
 
-    def _maybe_instruct(self, rows, about_to_leave):
-        """Users who sense they are about to disengage may speak instead: a structured reflective instruction."""
+    def _maybe_instruct(self, rows, sel, about_to_leave, u):
+        """Users who sense they are about to disengage may speak instead: a structured reflective instruction.
+
+        ``u`` holds two uniforms per row (P_INSTRUCT): whether to speak, and which kind when bored.
+        """
         p = self.params
         r = len(rows)
-        boredom = self.boredom[rows]
-        top_bored = np.argmax(boredom, axis=1)
-        bored = boredom[np.arange(r), top_bored] > p.instruction_boredom
-        low = (self.patience[rows] < p.instruction_patience) | about_to_leave
-        u = self.streams.uniform(rows, P_INSTRUCT, 2)
-        speak = (
-            (self.pending_type[rows] == INSTRUCTION_NONE)
-            & (bored | low)
-            & (u[:, 0] < self.world.instruction_propensity[self.population_index[rows]])
-        )
         kind = np.zeros(r, dtype=np.int8)
         topic = np.full(r, -1, dtype=np.int64)
+        boredom = self.boredom[sel]
+        bored = boredom.max(axis=1) > p.instruction_boredom
+        low = (self.patience[sel] < p.instruction_patience) | about_to_leave
+        may_speak = (self.pending_type[sel] == INSTRUCTION_NONE) & (bored | low)
+        if not may_speak.any():
+            return kind, topic
+        speak = may_speak & (u[:, 0] < self.world.instruction_propensity[self.population_index[sel]])
         if not speak.any():
             return kind, topic
-        top_interest = np.argmax(self.rho[rows], axis=1)
+        top_bored = np.argmax(boredom, axis=1)
+        top_interest = np.argmax(self.rho[sel], axis=1)
         bored_kind = np.where(u[:, 1] < 0.5, INSTRUCTION_AVOID, INSTRUCTION_RELATED)
-        low_kind = np.where(self.novelty[rows] > 0.5, INSTRUCTION_NEW, INSTRUCTION_RELATED)
+        low_kind = np.where(self.novelty[sel] > 0.5, INSTRUCTION_NEW, INSTRUCTION_RELATED)
         kind = np.where(speak, np.where(bored, bored_kind, low_kind), INSTRUCTION_NONE).astype(np.int8)
         topic = np.where(speak & (kind != INSTRUCTION_NEW), np.where(bored, top_bored, top_interest), -1)
         self.register_instruction(rows[speak], kind[speak], topic[speak])
-        self.patience[rows] = np.where(speak, np.maximum(self.patience[rows], 0.5), self.patience[rows])
+        self.patience[sel] = np.where(speak, np.maximum(self.patience[sel], 0.5), self.patience[sel])
         return kind, topic
 
     def register_instruction(self, rows: np.ndarray, kind: np.ndarray, topic: np.ndarray) -> None:
