@@ -34,10 +34,10 @@ ENV_ID = "RecoWorld-Session-v0"
 @dataclass(frozen=True)
 class Args:
     env_id: str = ENV_ID
-    num_envs: int = 32
+    num_envs: int = 128  # users stepped together; more users amortise the env's per-call cost
     total_timesteps: int = 200_000
-    n_steps: int = 64  # rollout length per env: num_envs * n_steps transitions per update
-    batch_size: int = 512
+    n_steps: int = 32  # rollout length per env: num_envs * n_steps transitions per update
+    batch_size: int = 1024
     n_epochs: int = 4
     learning_rate: float = 3e-4
     gamma: float = 0.99
