@@ -158,9 +158,9 @@ def log_gamma_from_uniforms(shape: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 def beta_from_uniforms(a: np.ndarray, b: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Beta(a, b) variates from (R, 2 * (3 * tries + 1)) uniforms, as a ratio of gammas."""
-    half = u.shape[1] // 2
-    log_x = log_gamma_from_uniforms(a, u[:, :half])
-    log_y = log_gamma_from_uniforms(b, u[:, half:])
+    half, r = u.shape[1] // 2, u.shape[0]
+    both = log_gamma_from_uniforms(np.concatenate([a, b]), np.concatenate([u[:, :half], u[:, half:]]))
+    log_x, log_y = both[:r], both[r:]
     with np.errstate(over="ignore"):  # exp overflow to inf gives the correct limit 0
         return 1.0 / (1.0 + np.exp(log_y - log_x))
 

@@ -91,6 +91,11 @@ class Simulator:
         self._begin_episode(rows)
 
     def _begin_episode(self, rows: np.ndarray) -> None:
+        self._meet_users(rows)
+        self.candidates[rows] = self.retrieval(self.streams, rows, self._recent_topics[rows])
+
+    def _meet_users(self, rows: np.ndarray) -> None:
+        """Give ``rows`` the users of their current episodes, with empty histories (candidates not drawn)."""
         keys = rng.user_key(self.seed_base[rows], self.episode[rows])
         self.streams.assign(rows, keys)
         self._new_users(rows, keys)
@@ -98,7 +103,6 @@ class Simulator:
             a[rows] = 0
         self.hist_items[rows] = self.catalog.num_items
         self.hist_watch[rows] = 0.0
-        self.candidates[rows] = self.retrieval(self.streams, rows, self._recent_topics[rows])
 
     def _new_users(self, rows: np.ndarray, keys: np.ndarray) -> None:
         index = rng.splitmix64(keys ^ _USER_SALT ^ (self.streams.counter[rows] * rng._GOLDEN))
@@ -123,8 +127,12 @@ class Simulator:
         slates = validate_slates(action, self.batch_size, self.config.slate_size, self.config.num_candidates)
         return deduplicate(slates, self.config.num_candidates)
 
-    def step(self, slates: np.ndarray, replaced: np.ndarray) -> StepResult:
-        """Serve validated ``slates`` to every slot (see :meth:`validate`)."""
+    def step(self, slates: np.ndarray, replaced: np.ndarray, restart: np.ndarray | None = None) -> StepResult:
+        """Serve validated ``slates`` to every slot (see :meth:`validate`).
+
+        ``restart``: slots whose next episode starts after this step (as :meth:`next_episode` would start it,
+        but sharing this step's retrieval); the step's result for them is that of their old episode.
+        """
         cfg, rows = self.config, self.rows
         served = self.candidates
         items = np.take_along_axis(served, slates, axis=1)
@@ -162,6 +170,10 @@ class Simulator:
             ended[:] = False
             truncated[:] = self.requests >= self.num_requests
             self._new_users(rows, self.streams.keys)
+        user_index = self.users.population_index.copy()  # NB: bandit mode reports the next request's user
+        if restart is not None and restart.size:
+            self.episode[restart] += 1
+            self._meet_users(restart)
         self.candidates = self.retrieval(self.streams, rows, self._recent_topics)
         vector = np.stack(
             [fb.clicked.sum(axis=1), fb.watch_minutes.sum(axis=1), np.ones(self.batch_size), returns], axis=1
@@ -185,7 +197,7 @@ class Simulator:
             "instruction_topic": fb.instruction_topic,
             "instruction_text": self._texts(fb.instruction_text),
             "instruction_followed": fb.instruction_followed,
-            "user_index": self.users.population_index.copy(),
+            "user_index": user_index,
             "reward_vector": vector,
             "true_utility": fb.true_utility,
         }

@@ -17,9 +17,10 @@ from recoworld.envs.slates import InvalidActionError
 class RecoWorldVectorEnv(SimulatorAccess, VectorEnv):
     """``num_envs`` independent users in one world, stepped together.
 
-    Sub-env ``i`` reset with ``seed=s`` meets exactly the user that ``gym.make(id)`` meets with ``seed=s + i``,
-    and follows the same trajectory under the same actions, whatever ``num_envs`` (batch invariance). After a
-    sub-env's episode ends, the next ``step`` starts its next user (its action is ignored, its reward is 0).
+    Sub-env ``i`` reset with ``seed=s`` meets exactly the user that ``gym.make(id)`` meets with
+    ``seed=s + i``, and follows the same trajectory under the same actions, whatever ``num_envs`` (batch
+    invariance). After a sub-env's episode ends, the next ``step`` starts its next user (its action is
+    ignored, its reward is 0).
     See :class:`recoworld.envs.single.RecoWorldEnv` for the world, spaces and rewards.
     """
 
@@ -74,10 +75,9 @@ class RecoWorldVectorEnv(SimulatorAccess, VectorEnv):
             if actions.shape[:1] == (self.num_envs,):
                 actions[restart] = np.arange(self.config.slate_size) if actions.ndim == 2 else 0
         slates, replaced = self.sim.validate(actions)
-        result = self.sim.step(slates, replaced)
+        result = self.sim.step(slates, replaced, restart=restart)
         mask = np.ones(self.num_envs, dtype=bool)
         if restart.size:
-            self.sim.next_episode(restart)
             for value in (result.reward, result.terminated, result.truncated):
                 value[restart] = 0
             mask[restart] = False

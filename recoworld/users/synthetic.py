@@ -13,6 +13,7 @@ from recoworld.users.base import (
     INSTRUCTION_NEW,
     INSTRUCTION_NONE,
     INSTRUCTION_RELATED,
+    INSTRUCTION_TYPES,
     Feedback,
 )
 from recoworld.users.instructions import render_instruction
@@ -22,6 +23,28 @@ from recoworld.world import World
 P_CLICK, P_WATCH, P_LIKE, P_LEAVE, P_INSTRUCT, P_RETURN, P_NOVELTY, P_MNL = range(1, 9)
 _LOG_CAP, _LOG_FLOOR = np.log(0.99), np.log(1e-9)
 _TRAIT_SALT = np.uint64(0x7E57AB1E5EED)
+
+
+_TRAITS: dict[tuple[int, float, float], tuple[World, np.ndarray]] = {}
+_TRAITS_KEPT = 8
+
+
+def novelty_traits(world: World, a: float, b: float) -> np.ndarray:
+    """Every population member's novelty trait theta ~ Beta(a, b), drawn from a stream keyed by the member's
+    index (so it belongs to the member, whichever slot meets it); computed once per (world, a, b)."""
+    key = (id(world), a, b)  # the entry holds the world, so its id cannot be reused while cached
+    if key not in _TRAITS:
+        members = np.arange(world.num_users, dtype=np.uint64)
+        words = rng.splitmix64(
+            (members ^ _TRAIT_SALT)[:, None] * rng._GOLDEN + np.arange(rng.BETA_UNIFORMS, dtype=np.uint64)
+        )
+        n = world.num_users
+        traits = rng.beta_from_uniforms(np.full(n, a), np.full(n, b), rng.to_unit(words))
+        traits.setflags(write=False)
+        if len(_TRAITS) >= _TRAITS_KEPT:
+            del _TRAITS[next(iter(_TRAITS))]
+        _TRAITS[key] = (world, traits)
+    return _TRAITS[key][1]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -44,7 +67,15 @@ class SyntheticUserModel:
         self._duration = c.duration
         self._item_term = world.log_item_scale  # xi log(phi)
         self._pop_term = self.params.popularity_weight * (c.log_popularity - np.median(c.log_popularity))
-        self._related = c.related_topics
+        self._is_related = np.zeros((c.num_topics, c.num_topics), dtype=bool)  # [g, h]: h is related to g
+        self._is_related[np.arange(c.num_topics)[:, None], c.related_topics] = True
+        self._instruction_texts = np.array(  # [kind, topic + 1]: the text of every structured instruction
+            [
+                [render_instruction(kind, name) for name in ("", *c.topic_names)]
+                for kind in range(len(INSTRUCTION_TYPES))
+            ],
+            dtype=object,
+        )
         k = config.slate_size
         self._position_term = -self.params.position_weight * np.log(np.arange(1, k + 1))
         self._layouts: dict[tuple[int, bool], rng.Layout] = {}
@@ -77,14 +108,7 @@ class SyntheticUserModel:
         self.pending_type[rows] = INSTRUCTION_NONE
         self.pending_topic[rows] = -1
         self.pending_turns[rows] = 0
-        # the novelty trait belongs to the population member: drawn from a stream keyed by its index
-        words = rng.splitmix64(
-            (np.asarray(population_index, dtype=np.uint64) ^ _TRAIT_SALT)[:, None] * rng._GOLDEN
-            + np.arange(rng.BETA_UNIFORMS, dtype=np.uint64)
-        )
-        a = np.full(len(rows), p.novelty_a)
-        b = np.full(len(rows), p.novelty_b)
-        self.novelty_trait[rows] = rng.beta_from_uniforms(a, b, rng.to_unit(words))
+        self.novelty_trait[rows] = novelty_traits(self.world, p.novelty_a, p.novelty_b)[population_index]
 
     def start_session(self, rows: np.ndarray, gap_days: np.ndarray) -> None:
         p = self.params
@@ -212,13 +236,8 @@ class SyntheticUserModel:
             rows, sel, slate_items, alpha, clicked, examined, value, leave_now, u[P_INSTRUCT]
         )
         texts = None
-        speaking = np.flatnonzero(instruction_type != INSTRUCTION_NONE)
-        if speaking.size:
-            names = self.catalog.topic_names
-            texts = [""] * len(rows)
-            for r in speaking.tolist():
-                g = int(instruction_topic[r])
-                texts[r] = render_instruction(int(instruction_type[r]), names[g] if g >= 0 else "")
+        if (instruction_type != INSTRUCTION_NONE).any():
+            texts = self._instruction_texts[instruction_type, instruction_topic + 1].tolist()
         return Feedback(
             clicked=clicked,
             liked=liked,
@@ -277,15 +296,13 @@ class SyntheticUserModel:
         target = self.pending_topic[sel][:, None]
         k = slate_items.shape[1]
         avoid_ok = (topics == target).sum(axis=1) <= max(1, k // 10)
-        related = self._related[np.maximum(target[:, 0], 0)]  # (R, 3)
-        related_ok = (topics[:, :, None] == related[:, None, :]).any(axis=2).mean(
-            axis=1
-        ) >= p.instruction_share
+        related = take_rows(self._is_related[np.maximum(target[:, 0], 0)], topics)
+        related_ok = related.mean(axis=1) >= p.instruction_share
         new_ok = (take_rows(share_before, topics) < p.novelty_share).mean(axis=1) >= p.instruction_share
-        ok = np.select(
-            [kind == INSTRUCTION_AVOID, kind == INSTRUCTION_RELATED, kind == INSTRUCTION_NEW],
-            [avoid_ok, related_ok, new_ok],
-            default=False,
+        ok = (
+            ((kind == INSTRUCTION_AVOID) & avoid_ok)
+            | ((kind == INSTRUCTION_RELATED) & related_ok)
+            | ((kind == INSTRUCTION_NEW) & new_ok)
         )
         followed[pending] = ok[pending]
         patience = patience + np.where(
