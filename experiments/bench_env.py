@@ -1,9 +1,12 @@
-"""Simulator throughput: native vector env for several batch sizes, the single env, and a bare numpy reference.
+"""Simulator throughput: the native vector env at several batch sizes, the single env, a numpy reference.
 
-    python experiments/bench_env.py            # full run (about a minute)
+    python experiments/bench_env.py            # full run (a few minutes)
     python experiments/bench_env.py --smoke    # CI smoke mode (seconds)
 
-Prints median user-steps per second over ``--repeats`` runs, all measured in the same process.
+Every case is timed ``--repeats`` times, the cases interleaved so that a busy spell of a shared machine hits
+them alike. Printed: median user-steps per second over wall-clock time and over this process's CPU time (the
+latter is less disturbed by other jobs on the machine), and each median's ratio to the bare numpy reference
+measured in the same run.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import gymnasium as gym
@@ -23,7 +27,8 @@ import recoworld  # noqa: F401
 class Args:
     batch_sizes: tuple[int, ...] = (1, 64, 1024, 4096)
     steps: int = 200
-    single_steps: int = 5000
+    single_steps: int = 3000
+    reference_batch: int = 1024
     repeats: int = 5
     seed: int = 0
     smoke: bool = False
@@ -34,13 +39,30 @@ def parse_args() -> Args:
     p.add_argument("--batch-sizes", type=int, nargs="+", default=list(Args.batch_sizes))
     p.add_argument("--steps", type=int, default=Args.steps)
     p.add_argument("--single-steps", type=int, default=Args.single_steps)
+    p.add_argument("--reference-batch", type=int, default=Args.reference_batch)
     p.add_argument("--repeats", type=int, default=Args.repeats)
     p.add_argument("--seed", type=int, default=Args.seed)
     p.add_argument("--smoke", action="store_true")
     a = p.parse_args()
     if a.smoke:
-        return Args(batch_sizes=(1, 64), steps=10, single_steps=50, repeats=1, seed=a.seed, smoke=True)
-    return Args(tuple(a.batch_sizes), a.steps, a.single_steps, a.repeats, a.seed, False)
+        return Args(
+            (1, 64), steps=10, single_steps=50, reference_batch=64, repeats=1, seed=a.seed, smoke=True
+        )
+    return Args(tuple(a.batch_sizes), a.steps, a.single_steps, a.reference_batch, a.repeats, a.seed)
+
+
+@dataclass(frozen=True)
+class Timing:
+    user_steps: int
+    wall_s: float
+    cpu_s: float
+
+
+def timed(run: Callable[[], int]) -> Timing:
+    """Time ``run`` (which returns the number of user-steps it simulated) in wall-clock and CPU seconds."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    n = run()
+    return Timing(n, time.perf_counter() - wall, time.process_time() - cpu)
 
 
 def random_slates(rng: np.random.Generator, n: int, c: int, k: int, count: int) -> list[np.ndarray]:
@@ -48,61 +70,75 @@ def random_slates(rng: np.random.Generator, n: int, c: int, k: int, count: int) 
     return [np.argsort(rng.random((n, c)), axis=1)[:, :k] for _ in range(count)]
 
 
-def bench_vector(n: int, args: Args) -> float:
+def vector_case(n: int, args: Args) -> Callable[[], Timing]:
     envs = gym.make_vec("RecoWorld-v0", num_envs=n, vectorization_mode="vector_entry_point")
     cfg = envs.config
     slates = random_slates(np.random.default_rng(args.seed), n, cfg.num_candidates, cfg.slate_size, 16)
     envs.reset(seed=args.seed)
-    start = time.perf_counter()
-    for t in range(args.steps):
-        envs.step(slates[t % 16])
-    return n * args.steps / (time.perf_counter() - start)
+
+    def run() -> int:
+        for t in range(args.steps):
+            envs.step(slates[t % 16])
+        return n * args.steps
+
+    return lambda: timed(run)
 
 
-def bench_single(args: Args) -> float:
+def single_case(args: Args) -> Callable[[], Timing]:
     env = gym.make("RecoWorld-v0")
     cfg = env.unwrapped.config
     slates = random_slates(np.random.default_rng(args.seed), 16, cfg.num_candidates, cfg.slate_size, 1)[0]
     env.reset(seed=args.seed)
-    start = time.perf_counter()
-    for t in range(args.single_steps):
-        _, _, terminated, truncated, _ = env.step(slates[t % 16])
-        if terminated or truncated:
-            env.reset()
-    return args.single_steps / (time.perf_counter() - start)
+
+    def run() -> int:
+        for t in range(args.single_steps):
+            _, _, terminated, truncated, _ = env.step(slates[t % 16])
+            if terminated or truncated:
+                env.reset()
+        return args.single_steps
+
+    return lambda: timed(run)
 
 
-def bench_reference(n: int, args: Args, num_items: int = 1000, num_topics: int = 20) -> float:
+def reference_case(n: int, args: Args, num_items: int = 1000, num_topics: int = 20) -> Callable[[], Timing]:
     """A bare numpy loop doing only slate scoring and a cascade choice for ``n`` users."""
     rng = np.random.default_rng(args.seed)
     alpha = rng.dirichlet(np.full(num_topics, 0.1), num_items)
-    rho = rng.dirichlet(np.ones(num_topics), n)
     position = -0.3 * np.log(np.arange(1, 11))
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        slate = rng.integers(0, num_items, (n, 10))
-        utility = np.log((rho[:, None, :] * alpha[slate]).sum(axis=2)) + position
-        clicked = rng.random((n, 10)) < 1.0 / (1.0 + np.exp(-utility))
-        rho = 0.99 * rho + 0.01 * (alpha[slate] * clicked[:, :, None]).sum(axis=1) / 10
-    return n * args.steps / (time.perf_counter() - start)
+
+    def run() -> int:
+        rho = rng.dirichlet(np.ones(num_topics), n)
+        for _ in range(args.steps):
+            slate = rng.integers(0, num_items, (n, 10))
+            utility = np.log((rho[:, None, :] * alpha[slate]).sum(axis=2)) + position
+            clicked = rng.random((n, 10)) < 1.0 / (1.0 + np.exp(-utility))
+            rho = 0.99 * rho + 0.01 * (alpha[slate] * clicked[:, :, None]).sum(axis=1) / 10
+        return n * args.steps
+
+    return lambda: timed(run)
 
 
 def main() -> None:
     args = parse_args()
     print("config:", json.dumps(asdict(args)))
-    results: dict[str, float] = {}
-    for n in args.batch_sizes:
-        results[f"vector N={n}"] = float(np.median([bench_vector(n, args) for _ in range(args.repeats)]))
-    results["single env"] = float(np.median([bench_single(args) for _ in range(args.repeats)]))
-    n_ref = max(args.batch_sizes) if args.smoke else 1024
-    results[f"bare numpy reference N={n_ref}"] = float(
-        np.median([bench_reference(n_ref, args) for _ in range(args.repeats)])
-    )
-    for name, value in results.items():
-        print(f"{name:>32}: {value:>12,.0f} user-steps/s")
-    if not args.smoke:
-        ratio = results["vector N=1024"] / results["bare numpy reference N=1024"]
-        print(f"{'vector N=1024 / reference':>32}: {ratio:12.2f}")
+    reference = f"bare numpy reference N={args.reference_batch}"
+    cases = {f"vector N={n}": vector_case(n, args) for n in args.batch_sizes}
+    cases["single env"] = single_case(args)
+    cases[reference] = reference_case(args.reference_batch, args)
+    for case in cases.values():  # warm-up: first-touch allocations, caches
+        case()
+    timings: dict[str, list[Timing]] = {name: [] for name in cases}
+    for _ in range(args.repeats):
+        for name, case in cases.items():
+            timings[name].append(case())
+    wall = {name: float(np.median([t.user_steps / t.wall_s for t in ts])) for name, ts in timings.items()}
+    cpu = {name: float(np.median([t.user_steps / t.cpu_s for t in ts])) for name, ts in timings.items()}
+    print(f"{'user-steps/s (median)':>32}  {'wall':>11}  {'CPU':>11}  {'wall/ref':>8}  {'CPU/ref':>8}")
+    for name in cases:
+        print(
+            f"{name:>32}  {wall[name]:>11,.0f}  {cpu[name]:>11,.0f}"
+            f"  {wall[name] / wall[reference]:>8.2f}  {cpu[name] / cpu[reference]:>8.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -109,10 +109,10 @@ class Streams:
         """(R, n) uniforms in (0, 1) for ``purpose`` at the rows' current counters."""
         return to_unit(self.bits(rows, purpose, n))
 
-    def uniform_at(self, rows: np.ndarray, purpose: int, index: np.ndarray) -> np.ndarray:
-        """Uniform number ``index[j]`` of ``purpose`` for row ``rows[j]``: ``uniform(rows, purpose, n)`` at
-        those cells, without drawing the others."""
-        words = self._bases(rows, purpose)
+    def uniform_at(self, rows: np.ndarray, purpose: int, row: np.ndarray, index: np.ndarray) -> np.ndarray:
+        """Uniform number ``index[j]`` of ``purpose`` for slot ``rows[row[j]]``: the cells (row, index) of
+        ``uniform(rows, purpose, n)``, without drawing the others."""
+        words = self._bases(rows, purpose)[row]
         words += (index.astype(np.uint64) + np.uint64(1)) * _GOLDEN
         return to_unit(_mix_inplace(words))
 

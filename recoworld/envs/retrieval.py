@@ -47,6 +47,12 @@ class Retrieval:
                 )
             else:
                 self.topic_table[g] = self.popular_table
+        # one lookup for all three sources: topic quantiles, then popular quantiles, then every item id
+        self._lookup = np.concatenate(
+            [self.topic_table.ravel(), self.popular_table, np.arange(catalog.num_items)]
+        )
+        self._popular_start = catalog.num_topics * _QUANTILES
+        self._uniform_start = self._popular_start + _QUANTILES
 
     def __call__(self, streams: Streams, rows: np.ndarray, recent_topics: np.ndarray) -> np.ndarray:
         """Candidates (R, C) for ``rows`` given the topics of their recently consumed items (-1: empty)."""
@@ -57,13 +63,21 @@ class Retrieval:
         h = recent_topics.shape[1]
         slot = np.minimum((u[:, :nt] * h).astype(np.int64), h - 1)
         topics = take_rows(recent_topics, slot)
-        explore = np.minimum((u[:, :nt] * h * c.num_topics).astype(np.int64) % c.num_topics, c.num_topics - 1)
-        topics = np.where(topics < 0, explore, topics)
-        quantile = (u[:, nt:] * _QUANTILES).astype(np.int64)
-        items = np.empty((len(u), self.num_candidates), dtype=np.int64)
-        np.take(self.topic_table.reshape(-1), topics * _QUANTILES + quantile[:, :nt], out=items[:, :nt])
-        np.take(self.popular_table, quantile[:, nt : nt + npop], out=items[:, nt : nt + npop])
-        np.minimum((u[:, 2 * nt + npop :] * m).astype(np.int64), m - 1, out=items[:, nt + npop :])
+        empty = topics < 0
+        if empty.any():
+            g = c.num_topics
+            explore = np.minimum((u[:, :nt] * h * g).astype(np.int64) % g, g - 1)
+            topics = np.where(empty, explore, topics)
+        index = np.empty((len(u), self.num_candidates), dtype=np.int64)  # into self._lookup
+        quantile = index[:, : nt + npop]
+        np.multiply(u[:, nt : 2 * nt + npop], _QUANTILES, out=quantile, casting="unsafe")
+        quantile[:, :nt] += topics * _QUANTILES
+        quantile[:, nt:] += self._popular_start
+        uniform = index[:, nt + npop :]
+        np.multiply(u[:, 2 * nt + npop :], m, out=uniform, casting="unsafe")
+        np.minimum(uniform, m - 1, out=uniform)
+        uniform += self._uniform_start
+        items = np.take(self._lookup, index)
         items.sort(axis=1)
         return self._make_distinct(streams, rows, items)
 
@@ -85,7 +99,7 @@ class Retrieval:
             active, block = active[has_dup], block[has_dup]
             r, k = np.nonzero(dup[has_dup])
             k += 1
-            fresh = streams.uniform_at(rows[active[r]], P_REFILL + round_, k)
+            fresh = streams.uniform_at(rows[active], P_REFILL + round_, r, k)
             block[r, k] = np.minimum((fresh * m).astype(np.int64), m - 1)
             block.sort(axis=1)
             items[active] = block

@@ -47,6 +47,11 @@ def novelty_traits(world: World, a: float, b: float) -> np.ndarray:
     return _TRAITS[key][1]
 
 
+def _slots(sel, subset: np.ndarray) -> np.ndarray:
+    """The slots of the ``subset`` (positions within the selection ``sel``) of a selection of rows."""
+    return subset if isinstance(sel, slice) else sel[subset]
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """1 / (1 + exp(-x)) in one new array."""
     e = np.negative(x)
@@ -285,37 +290,38 @@ class SyntheticUserModel:
         return followed, left, instruction_type, instruction_topic
 
     def _judge_pending(self, sel, slate_items, share_before, patience):
-        """Did this slate honour the pending instruction? Adjust patience and the pending state."""
+        """Did this slate honour the pending instruction? Adjust patience and the pending state.
+
+        Only the rows holding an instruction are judged; ``patience`` (a fresh array) is updated in place.
+        """
         p = self.params
-        kind = self.pending_type[sel]
-        followed = np.full(len(kind), -1, dtype=np.int8)
-        pending = kind != INSTRUCTION_NONE
-        if not pending.any():
+        pending_type = self.pending_type[sel]
+        followed = np.full(len(pending_type), -1, dtype=np.int8)
+        judged = np.flatnonzero(pending_type != INSTRUCTION_NONE)
+        if not judged.size:
             return followed, patience
-        topics = np.take(self._topic, slate_items)
-        target = self.pending_topic[sel][:, None]
+        at = _slots(sel, judged)
+        kind, target = pending_type[judged], self.pending_topic[at]
+        topics = np.take(self._topic, slate_items[judged])
         k = slate_items.shape[1]
-        avoid_ok = (topics == target).sum(axis=1) <= max(1, k // 10)
-        related = take_rows(self._is_related[np.maximum(target[:, 0], 0)], topics)
+        avoid_ok = (topics == target[:, None]).sum(axis=1) <= max(1, k // 10)
+        related = take_rows(self._is_related[np.maximum(target, 0)], topics)
         related_ok = related.mean(axis=1) >= p.instruction_share
-        new_ok = (take_rows(share_before, topics) < p.novelty_share).mean(axis=1) >= p.instruction_share
+        new = take_rows(share_before[judged], topics) < p.novelty_share
+        new_ok = new.mean(axis=1) >= p.instruction_share
         ok = (
             ((kind == INSTRUCTION_AVOID) & avoid_ok)
             | ((kind == INSTRUCTION_RELATED) & related_ok)
             | ((kind == INSTRUCTION_NEW) & new_ok)
         )
-        followed[pending] = ok[pending]
-        patience = patience + np.where(
-            pending, np.where(ok, p.instruction_bonus, -p.instruction_penalty), 0.0
-        )
-        self.satisfaction[sel] += np.where(
-            pending, np.where(ok, p.instruction_satisfaction, -p.instruction_satisfaction), 0.0
-        )
-        turns = self.pending_turns[sel] - pending
-        clear = pending & (ok | (turns <= 0))
-        self.pending_turns[sel] = np.where(clear, 0, turns)
-        self.pending_topic[sel] = np.where(clear, -1, self.pending_topic[sel])
-        self.pending_type[sel] = np.where(clear, INSTRUCTION_NONE, kind)
+        followed[judged] = ok
+        patience[judged] += np.where(ok, p.instruction_bonus, -p.instruction_penalty)
+        self.satisfaction[at] += np.where(ok, p.instruction_satisfaction, -p.instruction_satisfaction)
+        turns = self.pending_turns[at] - 1
+        clear = ok | (turns <= 0)
+        self.pending_turns[at] = np.where(clear, 0, turns)
+        self.pending_topic[at] = np.where(clear, -1, target)
+        self.pending_type[at] = np.where(clear, INSTRUCTION_NONE, kind)
         return followed, patience
 
     def _maybe_instruct(self, rows, sel, about_to_leave, u):
@@ -330,20 +336,21 @@ class SyntheticUserModel:
         boredom = self.boredom[sel]
         bored = boredom.max(axis=1) > p.instruction_boredom
         low = (self.patience[sel] < p.instruction_patience) | about_to_leave
-        may_speak = (self.pending_type[sel] == INSTRUCTION_NONE) & (bored | low)
-        if not may_speak.any():
+        may_speak = np.flatnonzero((self.pending_type[sel] == INSTRUCTION_NONE) & (bored | low))
+        at = _slots(sel, may_speak)
+        speak = u[may_speak, 0] < self.world.instruction_propensity[self.population_index[at]]
+        speakers, at = may_speak[speak], at[speak]
+        if not speakers.size:
             return kind, topic
-        speak = may_speak & (u[:, 0] < self.world.instruction_propensity[self.population_index[sel]])
-        if not speak.any():
-            return kind, topic
-        top_bored = np.argmax(boredom, axis=1)
-        top_interest = np.argmax(self.rho[sel], axis=1)
-        bored_kind = np.where(u[:, 1] < 0.5, INSTRUCTION_AVOID, INSTRUCTION_RELATED)
-        low_kind = np.where(self.novelty[sel] > 0.5, INSTRUCTION_NEW, INSTRUCTION_RELATED)
-        kind = np.where(speak, np.where(bored, bored_kind, low_kind), INSTRUCTION_NONE).astype(np.int8)
-        topic = np.where(speak & (kind != INSTRUCTION_NEW), np.where(bored, top_bored, top_interest), -1)
-        self.register_instruction(rows[speak], kind[speak], topic[speak])
-        self.patience[sel] = np.where(speak, np.maximum(self.patience[sel], 0.5), self.patience[sel])
+        bored = bored[speakers]
+        bored_kind = np.where(u[speakers, 1] < 0.5, INSTRUCTION_AVOID, INSTRUCTION_RELATED)
+        low_kind = np.where(self.novelty[at] > 0.5, INSTRUCTION_NEW, INSTRUCTION_RELATED)
+        said = np.where(bored, bored_kind, low_kind).astype(np.int8)
+        about = np.where(bored, np.argmax(boredom[speakers], axis=1), np.argmax(self.rho[at], axis=1))
+        about = np.where(said != INSTRUCTION_NEW, about, -1)
+        kind[speakers], topic[speakers] = said, about
+        self.register_instruction(rows[speakers], said, about)
+        self.patience[at] = np.maximum(self.patience[at], 0.5)
         return kind, topic
 
     def register_instruction(self, rows: np.ndarray, kind: np.ndarray, topic: np.ndarray) -> None:
