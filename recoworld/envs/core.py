@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recoworld import rng
+from recoworld.arrays import take_rows
 from recoworld.config import WorldConfig
 from recoworld.envs.observation import ObservationBuilder, observation_space
 from recoworld.envs.retrieval import Retrieval
@@ -135,7 +136,7 @@ class Simulator:
         """
         cfg, rows = self.config, self.rows
         served = self.candidates
-        items = np.take_along_axis(served, slates, axis=1)
+        items = take_rows(served, slates)
         day, session, turn = self.day.copy(), self.session.copy(), self.turn.copy()
         fb = self.users.respond(rows, items)
         self._record_history(items, fb.clicked, fb.watch_minutes)
@@ -170,7 +171,7 @@ class Simulator:
             ended[:] = False
             truncated[:] = self.requests >= self.num_requests
             self._new_users(rows, self.streams.keys)
-        user_index = self.users.population_index.copy()  # NB: bandit mode reports the next request's user
+        user_index = self.users.population_index.copy()  # in bandit mode already the next request's user
         if restart is not None and restart.size:
             self.episode[restart] += 1
             self._meet_users(restart)
