@@ -133,6 +133,16 @@ def test_same_seed_same_trajectory_and_other_seed_differs():
     assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
 
 
+def test_returned_observations_are_not_overwritten_by_later_steps():
+    """PPO adds ``_last_obs`` to its buffer after the next ``step``: observations must be fresh arrays."""
+    venv = make_sb3_vec_env(ENV_ID, num_envs=4, seed=0, monitor=False)
+    first = venv.reset()
+    snapshot = {key: value.copy() for key, value in first.items()}
+    for _ in range(12):  # crosses episode ends (same-step resets) too
+        venv.step(np.tile(np.arange(10), (4, 1)))
+    assert same_obs(first, snapshot)
+
+
 def test_seed_sets_the_users_of_the_next_reset_only():
     venv = make_sb3_vec_env(ENV_ID, num_envs=3, monitor=False)
     assert venv.seed(11) == [11, 12, 13]
