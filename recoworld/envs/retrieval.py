@@ -66,8 +66,7 @@ class Retrieval:
         empty = topics < 0
         if empty.any():
             g = c.num_topics
-            explore = np.minimum((u[:, :nt] * h * g).astype(np.int64) % g, g - 1)
-            topics = np.where(empty, explore, topics)
+            topics[empty] = np.minimum((u[:, :nt][empty] * h * g).astype(np.int64) % g, g - 1)
         index = np.empty((len(u), self.num_candidates), dtype=np.int64)  # into self._lookup
         quantile = index[:, : nt + npop]
         np.multiply(u[:, nt : 2 * nt + npop], _QUANTILES, out=quantile, casting="unsafe")
