@@ -63,7 +63,7 @@ def rllib_env_id(env_id: str) -> str:
         raise ValueError(
             f"env_id {env_id!r}: only RecoWorld ids (optionally prefixed 'recoworld:') are accepted"
         )
-    if bare not in gym.registry:
+    if bare not in gym.registry or not str(gym.spec(bare).entry_point).startswith("recoworld."):
         raise ValueError(f"unknown RecoWorld environment id {bare!r}")
     if gym.spec(bare).vector_entry_point is None:
         raise ValueError(f"environment {bare!r} has no native vector environment (vector_entry_point)")

@@ -98,6 +98,54 @@ def test_rllib_policy_name_evaluates_like_the_object_locally_and_on_ray(trained)
     assert by_name == by_object == on_ray
 
 
+def test_env_creator_builds_the_native_vector_env_and_times_it():
+    from recoworld.rllib import TimedVectorEnv, env_creator, timed_env_creator
+
+    vec = env_creator({"env_id": ENV, "num_envs": 3, "max_turns": 5})
+    assert vec.num_envs == 3 and vec.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP
+    assert not isinstance(env_creator({"env_id": ENV}), gym.vector.VectorEnv)
+    timed = timed_env_creator({"env_id": ENV, "num_envs": 2})
+    assert isinstance(timed, TimedVectorEnv) and timed.env_seconds == 0.0
+    timed.reset(seed=0)
+    timed.step(np.tile(np.arange(10), (2, 1)))
+    assert timed.env_seconds > 0.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"env_id": "CartPole-v1"}, "unknown RecoWorld environment id"),
+        ({"env_id": "gym:Foo-v0"}, "only RecoWorld ids"),
+        ({"num_env_runners": -1}, "num_env_runners must be an integer >= 0"),
+        ({"num_envs_per_env_runner": 0}, "num_envs_per_env_runner must be an integer >= 1"),
+    ],
+)
+def test_ppo_config_rejects_bad_arguments(kwargs, message):
+    from recoworld.rllib import ppo_config
+
+    with pytest.raises(ValueError, match=message):
+        ppo_config(**kwargs)
+
+
+def test_policy_from_a_live_algorithm_acts_like_its_checkpoint(ray_runtime, tmp_path):
+    from recoworld.agents.rllib import RLlibPolicy
+    from recoworld.rllib import ppo_config
+
+    algo = (
+        ppo_config(ENV, num_envs_per_env_runner=4, seed=3)
+        .training(train_batch_size_per_learner=64, minibatch_size=32)
+        .build_algo()
+    )
+    try:
+        live = RLlibPolicy.from_algorithm(algo)
+        algo.save_to_path(str(tmp_path))
+    finally:
+        algo.stop()
+    env = gym.make_vec(ENV, num_envs=4, vectorization_mode="vector_entry_point")
+    obs, _ = env.reset(seed=1)
+    np.testing.assert_array_equal(live.act(obs), RLlibPolicy.from_checkpoint(tmp_path).act(obs))
+
+
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     from recoworld.evaluation.policies import PolicyError
 
