@@ -9,7 +9,8 @@
   served, mean session return) plus, when re-planning, the same click rates within the current session. It is
   trained by REINFORCE with a learned value baseline and an entropy bonus on each decision's return: the sum
   of
-  the environment's rewards from the decision to the end of the session, plus diversity and novelty terms
+  the environment's rewards from the decision to the end of the session (``credit="session"``) or to the next
+  decision (``credit="option"``), plus diversity and novelty terms
   (Chen et al. 2021):
   ``diversity_weight · (1 − mean pairwise same-topic)`` and ``novelty_weight · mean(1 − popularity)`` of each
   slate (``candidate_popularity`` is log-scaled, so ``1 − popularity`` is an affine stand-in for −log

@@ -88,3 +88,17 @@ def test_deterministic_high_level_takes_most_probable_level():
     obs["context"][:, 4] = 1.0
     agent.act(obs)
     np.testing.assert_array_equal(agent.propensity(), 0.0)
+
+
+def test_credit_session_or_option_splits_the_session_return():
+    with pytest.raises(ValueError, match="credit"):
+        HRLAgent(seed=0, credit="episode")
+    state = np.zeros(3)
+    for credit, expected in (("session", [10.0, 4.0]), ("option", [6.0, 4.0])):
+        agent = HRLAgent(seed=0, spec=ObsSpec(50, 20, 16, 10), credit=credit, batch_options=10**6)
+        agent._alloc(1)
+        # two decisions in one session: at cumulative return 0 and 6; the session ends at 10
+        agent.decisions[0] = [(state, 0, 0.0), (state, 1, 6.0)]
+        agent.session_cum[0], agent.open[0] = 10.0, True
+        agent._close(np.array([0]))
+        assert [b[2] for b in agent._buffer] == expected
