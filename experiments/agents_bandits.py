@@ -39,14 +39,7 @@ class Args(C.CommonArgs):
 
 def main(argv: list[str] | None = None) -> dict:
     args = C.parse(Args, argv, __doc__)
-    env_kwargs = {"horizon_days": args.horizon_days}
-    C.log_config(args, env="RecoWorld-v0", env_kwargs=env_kwargs)
-    jobs = [
-        C.Job(name, seed, name, args.users, args.agent_seed + seed, env_kwargs)
-        for seed in args.seeds
-        for name in args.policies
-    ]
-    results = C.run_jobs(jobs, args.jobs)
+    results = C.run_variants(args, [(name, name, {}) for name in args.policies])
     d = args.horizon_days
     metrics = (("watch", 1), ("day7", 3), ("sessions", 2), ("ctr", 3), ("diversity", 3))
     table = C.markdown_table(

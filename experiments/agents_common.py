@@ -240,6 +240,21 @@ def run_jobs(jobs: Sequence[Job], workers: int = 1) -> dict[str, list[RunResult]
     return results
 
 
+def run_variants(
+    args: CommonArgs, variants: Sequence[tuple[str, str, dict[str, Any]]]
+) -> dict[str, list[RunResult]]:
+    """Log the configuration, then run every (label, registry name, agent kwargs) on every seed of ``args``
+    in the default world with ``args.horizon_days``; results by label."""
+    env_kwargs = {"horizon_days": args.horizon_days}
+    log_config(args, env="RecoWorld-v0", env_kwargs=env_kwargs)
+    jobs = [
+        Job(label, seed, name, args.users, args.agent_seed + seed, env_kwargs, kw)
+        for seed in args.seeds
+        for label, name, kw in variants
+    ]
+    return run_jobs(jobs, args.jobs)
+
+
 # ---------------------------------------------------------------------------------------------- statistics
 def mean_ci(x: np.ndarray) -> tuple[float, float, float]:
     """(mean, low, high): normal 95% interval of the mean over the finite entries."""

@@ -46,15 +46,8 @@ PAIRS = ((1, 0), (3, 2), (4, 2))
 
 def main(argv: list[str] | None = None) -> dict:
     args = C.parse(Args, argv, __doc__)
-    env_kwargs = {"horizon_days": args.horizon_days}
-    C.log_config(args, env="RecoWorld-v0", env_kwargs=env_kwargs)
     vs = variants(args)
-    jobs = [
-        C.Job(label, seed, name, args.users, args.agent_seed + seed, env_kwargs, kw)
-        for seed in args.seeds
-        for label, name, kw in vs
-    ]
-    results = C.run_jobs(jobs, args.jobs)
+    results = C.run_variants(args, vs)
     metrics = (("slate_ctr", 3), ("ctr", 3), ("diversity", 3), ("watch", 1), ("day7", 3))
     table = C.markdown_table(
         [

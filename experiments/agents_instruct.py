@@ -46,15 +46,8 @@ def variants(args: Args) -> list[tuple[str, str, dict]]:
 
 def main(argv: list[str] | None = None) -> dict:
     args = C.parse(Args, argv, __doc__)
-    env_kwargs = {"horizon_days": args.horizon_days}
-    C.log_config(args, env="RecoWorld-v0", env_kwargs=env_kwargs)
     vs = variants(args)
-    jobs = [
-        C.Job(label, seed, name, args.users, args.agent_seed + seed, env_kwargs, kw)
-        for seed in args.seeds
-        for label, name, kw in vs
-    ]
-    results = C.run_jobs(jobs, args.jobs)
+    results = C.run_variants(args, vs)
     d = args.horizon_days
     metrics = (("follow_rate", 3), ("day7", 3), ("watch", 1), ("instructions_judged", 2))
     table = C.markdown_table(
