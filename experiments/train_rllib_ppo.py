@@ -31,6 +31,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ppo_eval import compare_with_baselines  # noqa: E402
+
 ENV_ID = "RecoWorld-Session-v0"
 STEPS = "num_env_steps_sampled_lifetime"
 
@@ -256,30 +259,10 @@ def lifetime_steps(algo) -> int:
 def evaluate_against_baselines(args: Args, checkpoint: str) -> dict[str, Any]:
     """Greedy PPO vs the baselines on the same users; paired differences against the first baseline."""
     from recoworld.agents.rllib import RLlibPolicy
-    from recoworld.evaluation import compare
 
-    panel = {"ppo": RLlibPolicy.from_checkpoint(checkpoint), **{name: name for name in args.baselines}}
-    reference = args.baselines[0]
-    result = compare(
-        panel, args.env_id, users=args.eval_users, seeds=args.eval_seeds, reference=reference, oracle=None
+    return compare_with_baselines(
+        RLlibPolicy.from_checkpoint(checkpoint), args.env_id, args.baselines, args.eval_users, args.eval_seeds
     )
-    metric = "watch_time_per_user"
-    means = {name: result.policies[name].metrics[metric] for name in panel}
-    diff = result.paired[f"ppo - {reference}"][metric]
-    for name, est in means.items():
-        print(f"{name:8s} watch time / user {est.mean:7.2f}  95% CI [{est.ci95[0]:.2f}, {est.ci95[1]:.2f}]")
-    print(
-        f"ppo - {reference}: {diff.mean:+.2f} min / user, 95% CI [{diff.ci95[0]:+.2f}, {diff.ci95[1]:+.2f}] "
-        f"({result.users * len(result.seeds)} paired users)",
-        flush=True,
-    )
-    return {
-        "metric": metric,
-        "reference": reference,
-        "means": {name: est.to_json() for name, est in means.items()},
-        "paired": {f"ppo - {reference}": diff.to_json()},
-        "beats_reference": bool(diff.ci95[0] > 0),
-    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
