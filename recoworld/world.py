@@ -73,5 +73,5 @@ def _build(preset: str, world_seed: int, embedding_dim: int) -> World:
 
 
 def build_world(config: WorldConfig) -> World:
-    """The (cached) world of ``config``: the same preset, world seed and embedding size give the same object."""
+    """The (cached) world of ``config``: the same preset, world seed and embedding size give one object."""
     return _build(config.preset, int(config.world_seed), int(config.embedding_dim))

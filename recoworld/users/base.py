@@ -1,9 +1,9 @@
 """The batched user-model protocol every simulated user (synthetic or LLM) implements.
 
-A user model owns the latent state of a batch of ``B`` user slots and answers, for any subset of slots (``rows``),
-the three questions the simulator asks: a session starts, here is a slate, the session ended.
-All randomness comes from the per-slot counter streams in :class:`recoworld.rng.Streams`, so a slot's behaviour
-never depends on which other slots share the batch.
+A user model owns the latent state of a batch of ``B`` user slots and answers, for any subset of slots
+(``rows``), the three questions the simulator asks: a session starts, here is a slate, the session ended.
+All randomness comes from the per-slot counter streams in :class:`recoworld.rng.Streams`, so a slot's
+behaviour never depends on which other slots share the batch.
 """
 
 from __future__ import annotations

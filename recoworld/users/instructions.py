@@ -6,7 +6,9 @@ from recoworld.users.base import INSTRUCTION_AVOID, INSTRUCTION_NEW, INSTRUCTION
 
 _TEMPLATES = {
     INSTRUCTION_AVOID: "There are too many {topic} videos; please show me something else.",
-    INSTRUCTION_RELATED: "I'm getting tired of the same {topic} videos; I want something different but related.",
+    INSTRUCTION_RELATED: (
+        "I'm getting tired of the same {topic} videos; I want something different but related."
+    ),
     INSTRUCTION_NEW: "Everything looks the same to me; show me something new I haven't seen before.",
 }
 
