@@ -325,15 +325,19 @@ class BaseBackend:
             f"{self.name}|{kind}|{extra!r}|{prompt.digest()}".encode(), digest_size=20
         ).hexdigest()
 
-    def score(self, prompts: Sequence[Prompt]) -> list[np.ndarray]:
+    def _cached_batch(self, kind, prompts, extra, compute, finish, fallback) -> list:
+        """Serve ``prompts`` from the cache and the rest in one ``compute`` call; never raises for a failure.
+
+        ``finish(prompt, raw)`` turns a raw answer into ``(value, cacheable)``; a failed call (counted in
+        ``stats.failures``) or a ``None`` answer gives ``fallback(prompt)``.
+        """
         t0 = time.perf_counter()
-        out: list[np.ndarray | None] = [None] * len(prompts)
-        todo, keys = [], []
+        out, todo, keys = [None] * len(prompts), [], []
         for i, p in enumerate(prompts):
-            k = self._key("score", p)
+            k = self._key(kind, p, extra)
             hit = self.cache.get(k)
             if hit is not None:
-                out[i] = hit.copy()
+                out[i] = hit.copy() if isinstance(hit, np.ndarray) else hit
                 self.stats.cache_hits += 1
             else:
                 todo.append(i)
@@ -342,58 +346,41 @@ class BaseBackend:
             self.stats.calls += 1
             self.stats.requests += len(todo)
             try:
-                res = self._score_uncached([prompts[i] for i in todo])
+                answers = compute([prompts[i] for i in todo])
             except LLMUnavailableError:
                 raise
             except Exception:  # noqa: BLE001 - a backend bug or a dead server never crashes a run
                 self.stats.failures += len(todo)
-                res = [None] * len(todo)
-            for i, k, r in zip(todo, keys, res, strict=False):
-                if r is None:
-                    r = _nan_scores(prompts[i])
-                else:
-                    r = np.asarray(r, dtype=np.float64)
-                    if _complete(prompts[i], r):
-                        self.cache.put(k, r)
-                out[i] = r
+                answers = [None] * len(todo)
+            for i, k, raw in zip(todo, keys, answers, strict=False):
+                if raw is None:
+                    continue
+                value, cacheable = finish(prompts[i], raw)
+                if cacheable:
+                    self.cache.put(k, value)
+                out[i] = value
         self.stats.seconds += time.perf_counter() - t0
-        return [o if o is not None else _nan_scores(p) for o, p in zip(out, prompts, strict=False)]
+        return [fallback(p) if o is None else o for o, p in zip(out, prompts, strict=True)]
+
+    def score(self, prompts: Sequence[Prompt]) -> list[np.ndarray]:
+        def finish(prompt: Prompt, raw) -> tuple[np.ndarray, bool]:
+            scores = np.asarray(raw, dtype=np.float64)
+            return scores, _complete(prompt, scores)
+
+        return self._cached_batch("score", prompts, None, self._score_uncached, finish, _nan_scores)
 
     def generate(
         self, prompts: Sequence[Prompt], max_tokens: int, stop: Sequence[str] = ("\n",)
     ) -> list[str]:
-        t0 = time.perf_counter()
         stop = tuple(stop)
-        out: list[str | None] = [None] * len(prompts)
-        todo, keys = [], []
-        for i, p in enumerate(prompts):
-            k = self._key("gen", p, (max_tokens, stop))
-            hit = self.cache.get(k)
-            if hit is not None:
-                out[i] = hit
-                self.stats.cache_hits += 1
-            else:
-                todo.append(i)
-                keys.append(k)
-        if todo:
-            self.stats.calls += 1
-            self.stats.requests += len(todo)
-            try:
-                res = self._generate_uncached([prompts[i] for i in todo], int(max_tokens), stop)
-            except LLMUnavailableError:
-                raise
-            except Exception:  # noqa: BLE001
-                self.stats.failures += len(todo)
-                res = [None] * len(todo)
-            for i, k, r in zip(todo, keys, res, strict=False):
-                if r is None:
-                    out[i] = ""
-                else:
-                    text = cut_at_stop(str(r), stop)
-                    self.cache.put(k, text)
-                    out[i] = text
-        self.stats.seconds += time.perf_counter() - t0
-        return [o or "" for o in out]
+        return self._cached_batch(
+            "gen",
+            prompts,
+            (max_tokens, stop),
+            lambda todo: self._generate_uncached(todo, int(max_tokens), stop),
+            lambda _prompt, raw: (cut_at_stop(str(raw), stop), True),
+            lambda _prompt: "",
+        )
 
     def _score_uncached(self, prompts: Sequence[Prompt]) -> list[np.ndarray | None]:
         raise NotImplementedError
