@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CHOICE_MODELS = ("cascade", "mnl")
+KERNELS = ("auto", "numba", "numpy")
 REWARDS = ("watch_time", "clicks", "session_length", "retention")
 
 
@@ -99,6 +100,9 @@ class WorldConfig:
     observe_latent: bool = False
     retrieval_topic_share: float = 0.5  # candidates drawn from the user's likely topics ...
     retrieval_popular_share: float = 0.3  # ... from popular items; the rest uniformly at random
+    kernel: str = (
+        "auto"  # "numba" (compiled, recoworld[fast]), "numpy" (reference), "auto": numba if installed
+    )
     user: UserConfig = field(default_factory=UserConfig)
 
     def __post_init__(self) -> None:
@@ -114,6 +118,7 @@ class WorldConfig:
         _check(self.max_gap_days >= 1, "max_gap_days", "must be at least 1")
         _check(self.choice_model in CHOICE_MODELS, "choice_model", f"must be one of {CHOICE_MODELS}")
         _check(self.reward in REWARDS, "reward", f"must be one of {REWARDS}")
+        _check(self.kernel in KERNELS, "kernel", f"must be one of {KERNELS}, got {self.kernel!r}")
         for name in ("retrieval_topic_share", "retrieval_popular_share"):
             _check(0.0 <= getattr(self, name) <= 1.0, name, "must lie in [0, 1]")
         _check(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recoworld import rng
+from recoworld import kernels, rng
 from recoworld.arrays import selector, take_rows
 from recoworld.config import WorldConfig
 from recoworld.users.base import (
@@ -84,6 +84,7 @@ class SyntheticUserModel:
         k = config.slate_size
         self._position_term = -self.params.position_weight * np.log(np.arange(1, k + 1))
         self._layouts: dict[tuple[int, bool], rng.Layout] = {}
+        self._kernel = _CompiledResponse(self) if kernels.resolve(config.kernel) == "numba" else None
         self.allocate(0)
 
     # ------------------------------------------------------------------ state
@@ -101,6 +102,8 @@ class SyntheticUserModel:
         self.pending_type = np.zeros(batch_size, dtype=np.int8)
         self.pending_topic = np.full(batch_size, -1, dtype=np.int64)
         self.pending_turns = np.zeros(batch_size, dtype=np.int64)
+        if self._kernel is not None:
+            self._kernel.bind(self)
 
     def reset_users(self, rows: np.ndarray, population_index: np.ndarray) -> None:
         p = self.params
@@ -187,6 +190,8 @@ class SyntheticUserModel:
 
     # ------------------------------------------------------------------ response
     def respond(self, rows: np.ndarray, slate_items: np.ndarray) -> Feedback:
+        if self._kernel is not None:
+            return self._kernel.respond(rows, slate_items)
         sel = self._select(rows)
         u = self.streams.draw(sel, self._draws(slate_items.shape[1], choices=True))
         alpha, utility = self._slate_utility(sel, slate_items)
@@ -240,9 +245,6 @@ class SyntheticUserModel:
         followed, left, instruction_type, instruction_topic = self._update(
             rows, sel, slate_items, alpha, clicked, examined, value, leave_now, u[P_INSTRUCT]
         )
-        texts = None
-        if (instruction_type != INSTRUCTION_NONE).any():
-            texts = self._instruction_texts[instruction_type, instruction_topic + 1].tolist()
         return Feedback(
             clicked=clicked,
             liked=liked,
@@ -253,8 +255,14 @@ class SyntheticUserModel:
             instruction_topic=instruction_topic,
             instruction_followed=followed,
             true_utility=utility,
-            instruction_text=texts,
+            instruction_text=self.instruction_texts(instruction_type, instruction_topic),
         )
+
+    def instruction_texts(self, kind: np.ndarray, topic: np.ndarray) -> list[str] | None:
+        """The sentences of structured instructions (None when nobody spoke)."""
+        if not (kind != INSTRUCTION_NONE).any():
+            return None
+        return self._instruction_texts[kind, topic + 1].tolist()
 
     # ------------------------------------------------------------------ mindset
     def _update(self, rows, sel, slate_items, alpha, clicked, examined, value, leave_now, u_instruct):
@@ -380,3 +388,88 @@ class SyntheticUserModel:
             [self.novelty[rows], self.fatigue[rows], self.patience[rows], self.satisfaction[rows]], axis=1
         )
         return np.concatenate([self.rho[rows], self.boredom[rows], scalars], axis=1).astype(np.float32)
+
+
+class _CompiledResponse:
+    """:meth:`SyntheticUserModel.respond` by the compiled kernel (:mod:`recoworld.kernels.respond`)."""
+
+    def __init__(self, model: SyntheticUserModel):
+        from recoworld.kernels import respond
+
+        self._module = respond
+        p, k = model.params, model.config.slate_size
+        self.constants = respond.Constants(
+            mnl=model.config.choice_model == "mnl",
+            delta=float(model.world.delta),
+            log_floor=float(_LOG_FLOOR),
+            log_cap=float(_LOG_CAP),
+            affinity_weight=p.affinity_weight,
+            novelty_share=p.novelty_share,
+            novelty_weight=p.novelty_weight,
+            boredom_weight=p.boredom_weight,
+            click_threshold=p.click_threshold,
+            like_threshold=p.like_threshold,
+            watch_threshold=p.watch_threshold,
+            leave_hazard=p.leave_hazard,
+            noclick=float(p.noclick_bias + p.noclick_length_weight * np.log(k)),
+            drift=p.drift,
+            boredom_decay_request=p.boredom_decay_request,
+            boredom_gain_click=p.boredom_gain_click,
+            boredom_gain_view=p.boredom_gain_view,
+            fatigue_per_item=p.fatigue_per_item,
+            satisfaction_rate=p.satisfaction_rate,
+            expectation=p.expectation,
+            disappointment_cost=p.disappointment_cost,
+            fatigue_cost=p.fatigue_cost,
+            instruction_share=p.instruction_share,
+            instruction_bonus=p.instruction_bonus,
+            instruction_penalty=p.instruction_penalty,
+            instruction_satisfaction=p.instruction_satisfaction,
+            instruction_boredom=p.instruction_boredom,
+            instruction_patience=p.instruction_patience,
+            instruction_turns=int(p.instruction_turns),
+        )
+        self.model = model
+
+    def bind(self, m: SyntheticUserModel) -> None:
+        """Point the kernel at ``m``'s (newly allocated) state arrays."""
+        w = m.world
+        self.arrays = self._module.UserArrays(
+            m.population_index, m.rho, m.boredom, m.topic_share, m.novelty, m.fatigue, m.patience,
+            m.satisfaction, m.pending_type, m.pending_topic, m.pending_turns, m._alpha, m._topic,
+            m._duration, m._item_term, m._pop_term, m._position_term, w.log_user_scale, w.patience,
+            w.instruction_propensity, m._is_related,
+        )  # fmt: skip
+
+    def respond(self, rows: np.ndarray, slate_items: np.ndarray) -> Feedback:
+        m = self.model
+        r, k = slate_items.shape
+        if k > len(m._position_term):
+            raise ValueError(f"slate_items: at most {len(m._position_term)} items per row, got {k}")
+        out = self._module.Outputs(
+            clicked=np.empty((r, k), dtype=bool),
+            liked=np.empty((r, k), dtype=bool),
+            examined=np.empty((r, k), dtype=bool),
+            watch=np.empty((r, k)),
+            left=np.empty(r, dtype=bool),
+            instruction_type=np.empty(r, dtype=np.int8),
+            instruction_topic=np.empty(r, dtype=np.int64),
+            followed=np.empty(r, dtype=np.int8),
+            utility=np.empty((r, k)),
+        )
+        streams = m.streams
+        self._module.respond(
+            rows, slate_items, streams.keys, streams.counter, self.constants, self.arrays, out
+        )
+        return Feedback(
+            clicked=out.clicked,
+            liked=out.liked,
+            examined=out.examined,
+            watch_minutes=out.watch,
+            left=out.left,
+            instruction_type=out.instruction_type,
+            instruction_topic=out.instruction_topic,
+            instruction_followed=out.followed,
+            true_utility=out.utility,
+            instruction_text=m.instruction_texts(out.instruction_type, out.instruction_topic),
+        )
