@@ -77,7 +77,10 @@ class HRLAgent(BaseRecommender):
         diversity_weight: float = 0.5,
         novelty_weight: float = 0.5,
         replan_every: int | None = None,
-        credit: str = "session",
+        discount: float = 1.0,
+        gae_lambda: float = 1.0,
+        epochs: int = 1,
+        clip: float = 0.2,
         hidden: int = 64,
         lr: float = 1e-3,
         low_lr: float = 3e-3,
@@ -88,17 +91,24 @@ class HRLAgent(BaseRecommender):
         max_turns: int = 20,
         use_exposure: bool = True,
         diversity: float = 1.0,
+        probe_share: float = 0.0,
     ):
         self.torch = _require_torch()
         self.features = Featurizer(use_exposure)
         self.diversity = float(diversity)
         if relevance not in ("linear", "mlp"):
             raise ValueError(f"relevance must be 'linear' or 'mlp', got {relevance!r}")
-        if credit not in ("session", "option"):
-            raise ValueError(f"credit must be 'session' or 'option', got {credit!r}")
-        self.credit = credit
+        if not (0.0 <= discount <= 1.0 and 0.0 <= gae_lambda <= 1.0):
+            raise ValueError(f"discount and gae_lambda must lie in [0, 1], got {discount!r}, {gae_lambda!r}")
+        if epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+        self.discount, self.gae_lambda = float(discount), float(gae_lambda)
+        self.epochs, self.clip = int(epochs), float(clip)
         if replan_every is not None and replan_every < 1:
             raise ValueError(f"replan_every must be a positive integer or None, got {replan_every!r}")
+        if not 0.0 <= probe_share <= 1.0:
+            raise ValueError(f"probe_share must lie in [0, 1], got {probe_share!r}")
+        self.probe_share = float(probe_share)
         self.propensities = np.asarray(propensities, dtype=np.float64)
         if self.propensities.ndim != 1 or self.propensities.size < 1:
             raise ValueError("propensities must be a non-empty sequence of numbers")
@@ -126,8 +136,9 @@ class HRLAgent(BaseRecommender):
     def _reset_state(self) -> None:
         self.ridge = None
         self.mlp = self.policy = None
-        self._buffer: list[tuple[np.ndarray, int, float]] = []
-        self._ret_mean, self._ret_var, self._ret_count = 0.0, 1.0, 0
+        self._buffer: list[tuple[np.ndarray, ...]] = []  # per session: states, levels, log-probs, rewards
+        self._buffered = 0  # decisions in the buffer
+        self._ret_sq, self._ret_count = 1.0, 0  # running mean square of the returns-to-go (reward scale)
         self.stats: dict[str, Any] = {
             "high_level_updates": 0,
             "level_counts": np.zeros(len(self.propensities)),
@@ -159,7 +170,7 @@ class HRLAgent(BaseRecommender):
 
     @staticmethod
     def state_dim(spec: ObsSpec) -> int:
-        return spec.num_topics + 17
+        return spec.num_topics + 19
 
     def _check(self, obs: Observation) -> None:
         super()._check(obs)
@@ -173,7 +184,8 @@ class HRLAgent(BaseRecommender):
         self._rows = n
         self.level = np.zeros(n, dtype=np.int64)
         self.open = np.zeros(n, dtype=bool)
-        self.decisions: list[list[tuple[np.ndarray, int, float]]] = [[] for _ in range(n)]
+        # per row, the open session's decisions: (state, level, log-probability, session return so far)
+        self.decisions: list[list[tuple[np.ndarray, int, float, float]]] = [[] for _ in range(n)]
         self.session_cum = np.zeros(n)  # the session's return so far (rewards + bonuses)
         self.turns_in_option = np.zeros(n, dtype=np.int64)
         # per-user long-term tallies: [novel examined, novel clicked, familiar examined, familiar clicked]
@@ -185,7 +197,9 @@ class HRLAgent(BaseRecommender):
 
     # ------------------------------------------------------------------ high level
     def high_level_state(self, obs: Observation) -> np.ndarray:
-        """(N, G + 17) summary the high-level policy sees."""
+        """(N, G + 19) summary the high-level policy sees: long-term (topic histogram, its entropy and peak,
+        history feedback, context, this user's past sessions and their mean return, the novelty evidence of
+        all the user's clicks so far) and in-session (the novelty evidence of this session's clicks)."""
         hist = np.asarray(obs["topic_histogram"], dtype=np.float64)
         tot = hist.sum(axis=1, keepdims=True)
         p = hist / np.where(tot > 0, tot, 1.0)
@@ -193,18 +207,6 @@ class HRLAgent(BaseRecommender):
         fb = np.asarray(obs["history_feedback"], dtype=np.float64)
         filled = (fb > 0).mean(axis=1)
         ctx = np.asarray(obs["context"], dtype=np.float64)
-
-        def rates(t: np.ndarray) -> np.ndarray:
-            return np.stack(
-                [
-                    (t[:, 1] + 1) / (t[:, 0] + 4),
-                    (t[:, 3] + 1) / (t[:, 2] + 4),
-                    np.log1p(t[:, 0]) / 5,
-                    np.log1p(t[:, 2]) / 5,
-                ],
-                axis=1,
-            )
-
         mean_ret = self.user_return_sum / np.maximum(self.user_sessions, 1)
         extra = np.column_stack(
             [
@@ -217,7 +219,8 @@ class HRLAgent(BaseRecommender):
             ]
         )
         return np.concatenate(
-            [hist, extra, ctx, rates(self.user_tally), rates(self.session_tally)[:, :2]], axis=1
+            [hist, extra, ctx, novelty_evidence(self.user_tally), novelty_evidence(self.session_tally)],
+            axis=1,
         )
 
     def _policy_probs(self, states: np.ndarray) -> np.ndarray:
@@ -227,7 +230,7 @@ class HRLAgent(BaseRecommender):
             return torch.softmax(out[:, :-1], dim=1).numpy()
 
     def _decide(self, obs: Observation, rows: np.ndarray) -> None:
-        """A high-level decision (a propensity level) for ``rows``, credited at the end of the session."""
+        """A high-level decision (a propensity level) for ``rows``, credited when the session ends."""
         if rows.size == 0:
             return
         state = self.high_level_state(obs)[rows]
@@ -237,59 +240,68 @@ class HRLAgent(BaseRecommender):
             a = np.minimum((np.cumsum(probs, axis=1) < u[:, None]).sum(axis=1), len(self.propensities) - 1)
             if self.deterministic:
                 a = np.argmax(probs, axis=1)
+            logp = np.log(probs[np.arange(len(rows)), a])
         else:
-            a = np.zeros(len(rows), dtype=np.int64)
+            a, logp = np.zeros(len(rows), dtype=np.int64), np.zeros(len(rows))
         self.level[rows] = a
         for j, r in enumerate(rows.tolist()):
-            self.decisions[r].append((state[j], int(a[j]), float(self.session_cum[r])))
+            self.decisions[r].append((state[j], int(a[j]), float(logp[j]), float(self.session_cum[r])))
         self.turns_in_option[rows] = 0
         self.open[rows] = True
         np.add.at(self.stats["level_counts"], a, 1)
 
     def _close(self, rows: np.ndarray) -> None:
-        """The session of ``rows`` ended: each decision is credited with the return from it to the end of the
-        session (``credit="session"``) or to the next decision (``"option"``)."""
+        """The session of ``rows`` ended: buffer its decisions with each option's return (the session's return
+        from the decision to the next one, or to the end)."""
         rows = rows[self.open[rows]]
         if rows.size == 0:
             return
         for r in rows.tolist():
             if self.fixed_propensity is None and self.learning:
-                total = self.session_cum[r]
-                ends = [at for _, _, at in self.decisions[r][1:]] + [total]
-                if self.credit == "session":
-                    ends = [total] * len(ends)
-                self._buffer.extend(
-                    (st, a, end - at) for (st, a, at), end in zip(self.decisions[r], ends, strict=True)
-                )
+                states, levels, logps, at = zip(*self.decisions[r], strict=True)
+                rewards = np.diff(np.append(at, self.session_cum[r]))
+                self._buffer.append((np.stack(states), np.array(levels), np.array(logps), rewards))
+                self._buffered += len(levels)
             self.decisions[r] = []
         self.session_cum[rows] = 0.0
         self.open[rows] = False
-        if len(self._buffer) >= self.batch_options:
+        if self._buffered >= self.batch_options:
             self._train_high_level()
 
     def _train_high_level(self) -> None:
+        """Actor-critic update on the buffered sessions: GAE advantages (``discount``, ``gae_lambda``) from
+        the value head, then ``epochs`` clipped policy-gradient steps (PPO's surrogate; one step is REINFORCE
+        with a baseline)."""
         torch = self.torch
-        states = torch.as_tensor(np.stack([b[0] for b in self._buffer]), dtype=torch.float64)
-        actions = torch.as_tensor(np.array([b[1] for b in self._buffer]), dtype=torch.int64)
-        returns = np.array([b[2] for b in self._buffer])
-        self._buffer = []
-        # running normalisation of returns
-        for value in (returns.mean(),):
-            self._ret_count += 1
-            delta = value - self._ret_mean
-            self._ret_mean += delta / min(self._ret_count, 20)
-        self._ret_var += (returns.var() - self._ret_var) / min(self._ret_count, 20)
-        g = torch.as_tensor((returns - self._ret_mean) / np.sqrt(self._ret_var + 1e-8), dtype=torch.float64)
-        out = self.policy(states)
-        logp = torch.log_softmax(out[:, :-1], dim=1)
-        value = out[:, -1]
-        adv = (g - value).detach()
-        pg = -(adv * logp.gather(1, actions[:, None])[:, 0]).mean()
-        ent = -(logp.exp() * logp).sum(dim=1).mean()
-        loss = pg + self.value_weight * ((value - g) ** 2).mean() - self.entropy_weight * ent
-        self.policy_opt.zero_grad()
-        loss.backward()
-        self.policy_opt.step()
+        sessions, self._buffer, self._buffered = self._buffer, [], 0
+        states = torch.as_tensor(np.concatenate([b[0] for b in sessions]), dtype=torch.float64)
+        actions = torch.as_tensor(np.concatenate([b[1] for b in sessions]), dtype=torch.int64)
+        logp_old = torch.as_tensor(np.concatenate([b[2] for b in sessions]), dtype=torch.float64)
+        to_go = np.concatenate([np.cumsum(b[3][::-1])[::-1] for b in sessions])
+        self._ret_count += 1
+        self._ret_sq += (float(np.mean(to_go**2)) - self._ret_sq) / min(self._ret_count, 20)
+        scale = np.sqrt(self._ret_sq) + 1e-8
+        with torch.no_grad():
+            values = self.policy(states)[:, -1].numpy()
+        bounds = np.cumsum([0] + [len(b[3]) for b in sessions])
+        adv = np.concatenate(
+            [
+                gae(b[3] / scale, values[lo:hi], self.discount, self.gae_lambda)
+                for b, lo, hi in zip(sessions, bounds[:-1], bounds[1:], strict=True)
+            ]
+        )
+        target = torch.as_tensor(adv + values, dtype=torch.float64)
+        adv = torch.as_tensor((adv - adv.mean()) / (adv.std() + 1e-8), dtype=torch.float64)
+        for _ in range(self.epochs):
+            out = self.policy(states)
+            logp = torch.log_softmax(out[:, :-1], dim=1)
+            ratio = torch.exp(logp.gather(1, actions[:, None])[:, 0] - logp_old)
+            pg = -torch.minimum(ratio * adv, ratio.clamp(1 - self.clip, 1 + self.clip) * adv).mean()
+            ent = -(logp.exp() * logp).sum(dim=1).mean()
+            loss = pg + self.value_weight * ((out[:, -1] - target) ** 2).mean() - self.entropy_weight * ent
+            self.policy_opt.zero_grad()
+            loss.backward()
+            self.policy_opt.step()
         self.stats["high_level_updates"] += 1
 
     def propensity(self) -> np.ndarray:
@@ -308,9 +320,11 @@ class HRLAgent(BaseRecommender):
             return self.mlp(torch.as_tensor(X, dtype=torch.float64))[..., 0].numpy()
 
     def _score(self, obs: Observation) -> np.ndarray:
+        return self._lean(self.relevance_scores(obs), obs)
+
+    def _lean(self, rel: np.ndarray, obs: Observation) -> np.ndarray:
         """Low level: relevance + propensity × (relevance spread of the row) × novelty flag."""
         nov = np.asarray(obs["candidate_novelty"], dtype=np.float64)
-        rel = self.relevance_scores(obs)
         spread = rel.std(axis=1, keepdims=True)
         spread = np.where(spread > 0, spread, 1.0)
         return rel + self.propensity()[:, None] * spread * nov
@@ -336,7 +350,32 @@ class HRLAgent(BaseRecommender):
         if self.replan_every is not None:
             decide |= self.open & (self.turns_in_option >= self.replan_every)
         self._decide(obs, np.flatnonzero(decide))
-        return diversified_top_k(self._score(obs), obs["candidate_topic"], self.slate_size, self.diversity)
+        rel = self.relevance_scores(obs)
+        slates = diversified_top_k(
+            self._lean(rel, obs), obs["candidate_topic"], self.slate_size, self.diversity
+        )
+        if self.probe_share > 0 and start_rows.size:
+            self._probe(obs, rel, start_rows, slates)
+        return slates
+
+    def _probe(self, obs: Observation, rel: np.ndarray, rows: np.ndarray, slates: np.ndarray) -> None:
+        """Replace the first slate of a session by a probe: ``probe_share`` of its slots, spread evenly down
+        the slate, hold the most relevant novel candidates, the others the most relevant familiar ones (each
+        group topic-diversified); rows without enough candidates of either kind keep their slate."""
+        k = self.slate_size
+        novel_slots = probe_slots(k, self.probe_share)
+        m = int(novel_slots.sum())
+        nov = np.asarray(obs["candidate_novelty"], dtype=bool)[rows]
+        rows = rows[(nov.sum(axis=1) >= m) & ((~nov).sum(axis=1) >= k - m)]
+        if rows.size == 0:
+            return
+        nov, rel = np.asarray(obs["candidate_novelty"], dtype=bool)[rows], rel[rows]
+        topics = np.asarray(obs["candidate_topic"])[rows]
+        novel = diversified_top_k(np.where(nov, rel, -np.inf), topics, m, self.diversity)
+        familiar = diversified_top_k(np.where(nov, -np.inf, rel), topics, k - m, self.diversity)
+        probe = np.empty((rows.size, k), dtype=np.int64)
+        probe[:, novel_slots], probe[:, ~novel_slots] = novel, familiar
+        slates[rows] = probe
 
     def _update(self, obs: Observation, action: np.ndarray, reward: np.ndarray, info: Info) -> None:
         self._check(obs)
@@ -388,4 +427,36 @@ class HRLAgent(BaseRecommender):
         self.mlp_opt.step()
 
 
-__all__ = ["DEFAULT_PROPENSITIES", "HRLAgent"]
+def gae(rewards: np.ndarray, values: np.ndarray, discount: float, lam: float) -> np.ndarray:
+    """Generalised advantage estimates of one session's decisions (the value after the last one is 0):
+    ``lam = 1`` gives the discounted rest of the session minus the value, ``discount = 0`` the option's own
+    return minus the value."""
+    adv = np.zeros(len(rewards))
+    running, next_value = 0.0, 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        delta = rewards[t] + discount * next_value - values[t]
+        running = delta + discount * lam * running
+        adv[t], next_value = running, values[t]
+    return adv
+
+
+def novelty_evidence(tally: np.ndarray) -> np.ndarray:
+    """(N, 4) features of click tallies ``[novel examined, novel clicked, familiar examined, familiar
+    clicked]``: the Beta(1, 1) posterior means of the novel and the familiar click rate, the log-odds of the
+    first over the second (the evidence of a novelty lean) and the amount of evidence ``log1p(min(novel
+    examined, familiar examined)) / 3``."""
+    ne, nc, fe, fc = np.asarray(tally, dtype=np.float64).T
+    p_novel, p_familiar = (nc + 1) / (ne + 2), (fc + 1) / (fe + 2)
+    lean = np.log(p_novel / (1 - p_novel)) - np.log(p_familiar / (1 - p_familiar))
+    return np.column_stack([p_novel, p_familiar, lean, np.log1p(np.minimum(ne, fe)) / 3])
+
+
+def probe_slots(k: int, share: float) -> np.ndarray:
+    """(k,) bool: ``round(share · k)`` slots for novel candidates, spread evenly down the slate and starting
+    below a familiar one (``share = 0.5``: slots 1, 3, 5, …)."""
+    m = int(round(share * k))
+    j = np.arange(k)
+    return (j + 1) * m // k > j * m // k
+
+
+__all__ = ["DEFAULT_PROPENSITIES", "HRLAgent", "gae", "novelty_evidence", "probe_slots"]

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from recoworld.agents import make_agent  # noqa: E402
 from recoworld.agents.base import ObsSpec  # noqa: E402
-from recoworld.agents.hrl import HRLAgent  # noqa: E402
+from recoworld.agents.hrl import HRLAgent, gae, novelty_evidence, probe_slots  # noqa: E402
 
 
 def test_fixed_propensity_is_constant_and_shifts_novel_candidates():
@@ -50,15 +50,17 @@ def test_high_level_decides_only_at_session_start():
     assert sum(len(d) for d in replan.decisions) == n_before + 32
 
 
-def test_reinforce_learns_the_rewarded_level():
-    agent = HRLAgent(seed=0, spec=ObsSpec(50, 20, 16, 10), neutral_bias=0.0, lr=3e-3)
+def test_policy_gradient_learns_the_rewarded_level():
+    agent = HRLAgent(seed=0, spec=ObsSpec(50, 20, 16, 10), neutral_bias=0.0, lr=3e-3, epochs=2)
     rng = np.random.default_rng(0)
     d = agent.state_dim(agent.spec)
     for _ in range(40):
         s = rng.random((256, d))
         a = rng.integers(0, 5, 256)
+        logp = np.log(agent._policy_probs(s)[np.arange(256), a])
+        rewards = 100 + 5 * (a == 3) + rng.normal(0, 5, 256)
         agent._buffer = [
-            (s[i], int(a[i]), float(100 + 5 * (a[i] == 3) + rng.normal(0, 5))) for i in range(256)
+            (s[i : i + 1], a[i : i + 1], logp[i : i + 1], rewards[i : i + 1]) for i in range(256)
         ]
         agent._train_high_level()
     probs = agent._policy_probs(rng.random((4, d)))
@@ -79,6 +81,9 @@ def test_mlp_relevance_and_validation():
         HRLAgent(relevance="forest")
     with pytest.raises(ValueError):
         HRLAgent(replan_every=0)
+    for bad in ({"discount": 1.5}, {"gae_lambda": -0.1}, {"epochs": 0}, {"probe_share": 2.0}):
+        with pytest.raises(ValueError):
+            HRLAgent(**bad)
 
 
 def test_deterministic_high_level_takes_most_probable_level():
@@ -90,15 +95,64 @@ def test_deterministic_high_level_takes_most_probable_level():
     np.testing.assert_array_equal(agent.propensity(), 0.0)
 
 
-def test_credit_session_or_option_splits_the_session_return():
-    with pytest.raises(ValueError, match="credit"):
-        HRLAgent(seed=0, credit="episode")
+def test_gae_spans_session_and_option_credit():
+    rewards, values = np.array([1.0, 2.0, 3.0]), np.full(3, 0.5)
+    # lambda = 1: the rest of the session minus the value; discount = 0: the option's own return minus it
+    np.testing.assert_allclose(gae(rewards, values, 1.0, 1.0), [5.5, 4.5, 2.5])
+    np.testing.assert_allclose(gae(rewards, values, 0.0, 0.7), [0.5, 1.5, 2.5])
+    # lambda = 0: one-step temporal differences with the next decision's value
+    np.testing.assert_allclose(gae(rewards, values, 1.0, 0.0), [1.0, 2.0, 2.5])
+
+
+def test_session_close_buffers_each_options_return():
+    agent = HRLAgent(seed=0, spec=ObsSpec(50, 20, 16, 10), batch_options=10**6)
+    agent._alloc(1)
     state = np.zeros(3)
-    for credit, expected in (("session", [10.0, 4.0]), ("option", [6.0, 4.0])):
-        agent = HRLAgent(seed=0, spec=ObsSpec(50, 20, 16, 10), credit=credit, batch_options=10**6)
-        agent._alloc(1)
-        # two decisions in one session: at cumulative return 0 and 6; the session ends at 10
-        agent.decisions[0] = [(state, 0, 0.0), (state, 1, 6.0)]
-        agent.session_cum[0], agent.open[0] = 10.0, True
-        agent._close(np.array([0]))
-        assert [b[2] for b in agent._buffer] == expected
+    # two decisions in one session: at cumulative return 0 and 6; the session ends at 10
+    agent.decisions[0] = [(state, 0, -1.0, 0.0), (state, 1, -2.0, 6.0)]
+    agent.session_cum[0], agent.open[0] = 10.0, True
+    agent._close(np.array([0]))
+    ((states, levels, logps, rewards),) = agent._buffer
+    assert states.shape == (2, 3) and levels.tolist() == [0, 1] and logps.tolist() == [-1.0, -2.0]
+    assert rewards.tolist() == [6.0, 4.0] and agent._buffered == 2 and not agent.open[0]
+
+
+def test_novelty_evidence_reads_the_session_lean():
+    #            [novel examined, novel clicked, familiar examined, familiar clicked]
+    tally = np.array([[0, 0, 0, 0], [5, 4, 5, 1], [5, 1, 5, 4], [50, 40, 50, 10]], dtype=float)
+    p_novel, p_familiar, lean, amount = novelty_evidence(tally).T
+    assert lean[0] == 0.0 and amount[0] == 0.0  # no evidence: no lean
+    assert lean[1] > 0 > lean[2] and lean[3] > lean[1]  # more clicks on novel items: a stronger lean
+    np.testing.assert_allclose(p_novel[1], 5 / 7)
+    np.testing.assert_allclose(p_familiar[1], 2 / 7)
+    assert amount[3] > amount[1] > 0
+
+
+def test_probe_slots_spread_the_share_evenly():
+    np.testing.assert_array_equal(np.flatnonzero(probe_slots(10, 0.5)), [1, 3, 5, 7, 9])
+    np.testing.assert_array_equal(np.flatnonzero(probe_slots(10, 0.3)), [3, 6, 9])
+    assert probe_slots(10, 0.0).sum() == 0 and probe_slots(10, 1.0).all()
+
+
+def test_first_slate_of_a_session_is_a_probe():
+    obs = synthetic_obs(64, seed=3)
+    obs["context"][:, 4] = np.arange(64) % 2  # even rows: mid-session; odd rows: first request
+    nov = obs["candidate_novelty"].astype(bool)
+    nov[1] = False  # row 1 has no novel candidate: it cannot be probed
+    obs["candidate_novelty"] = nov.astype(np.int8)
+    agent = make_agent("hrl_fixed", seed=0, propensity=-1.0, probe_share=0.5)
+    slate_nov = np.take_along_axis(nov, agent.act(obs), axis=1)
+    probed = np.arange(64) % 2 == 1
+    probed[1] = False
+    np.testing.assert_array_equal(slate_nov[probed], np.tile(probe_slots(K, 0.5), (probed.sum(), 1)))
+    assert slate_nov[~probed].mean() < 0.2  # a lean of -1 keeps novel candidates out elsewhere
+
+
+def test_hrl_is_deterministic_and_serves_one_or_many_users():
+    for n in (1, 64):
+        runs = []
+        for _ in range(2):
+            agent = make_agent("hrl", seed=7, replan_every=1, probe_share=0.5, batch_options=32, epochs=2)
+            runs.append((run_toy(agent, n=n, steps=30), agent.stats["level_counts"].copy()))
+        assert runs[0][0] == runs[1][0] and np.array_equal(runs[0][1], runs[1][1])
+        assert runs[0][1].sum() >= n  # at least one decision per user
