@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recoworld import rng
+from recoworld import kernels, rng
 from recoworld.arrays import take_rows
 from recoworld.config import WorldConfig
 from recoworld.envs.observation import ObservationBuilder, observation_space
@@ -59,10 +59,16 @@ class Simulator:
         self.streams = rng.Streams(b)
         self.users = (user_model or SyntheticUserModel)(self.world, config, self.streams)
         self.users.allocate(b)
+        compiled = kernels.resolve(config.kernel) == "numba"
         self.retrieval = Retrieval(
-            self.catalog, config.num_candidates, config.retrieval_topic_share, config.retrieval_popular_share
+            self.catalog,
+            config.num_candidates,
+            config.retrieval_topic_share,
+            config.retrieval_popular_share,
+            compiled=compiled,
         )
-        self.observations = ObservationBuilder(config, self.catalog)
+        self.observations = ObservationBuilder(config, self.catalog, compiled=compiled)
+        self._compiled = compiled
         self.single_observation_space = observation_space(config, self.world.num_topics)
         h = config.history_length
         self.rows = np.arange(b)
@@ -77,7 +83,6 @@ class Simulator:
         self.hist_watch = np.zeros((b, h), dtype=np.float32)
         self.hist_ptr = np.zeros(b, dtype=np.int64)
         self.candidates = np.zeros((b, config.num_candidates), dtype=np.int64)
-        self._topic_or_empty = np.append(self.catalog.topic, -1)  # item id m marks an empty history slot
 
     # ------------------------------------------------------------------ episodes
     def reset(self, rows: np.ndarray, seeds: np.ndarray) -> None:
@@ -93,7 +98,7 @@ class Simulator:
 
     def _begin_episode(self, rows: np.ndarray) -> None:
         self._meet_users(rows)
-        self.candidates[rows] = self.retrieval(self.streams, rows, self._recent_topics[rows])
+        self.candidates[rows] = self.retrieval(self.streams, rows, self.hist_items)
 
     def _meet_users(self, rows: np.ndarray) -> None:
         """Give ``rows`` the users of their current episodes, with empty histories (candidates not drawn)."""
@@ -110,10 +115,6 @@ class Simulator:
         population = (index % np.uint64(self.world.num_users)).astype(np.int64)
         self.users.reset_users(rows, population)
         self.users.start_session(rows, np.zeros(len(rows), dtype=np.int64))
-
-    @property
-    def _recent_topics(self) -> np.ndarray:
-        return self._topic_or_empty[self.hist_items]
 
     def observe(self) -> dict[str, np.ndarray]:
         return self.observations.build(self)
@@ -166,16 +167,16 @@ class Simulator:
             elif self.mode == "session":
                 terminated[e] = fb.left[e]
                 truncated[e] = ~fb.left[e]
+        user_index = self.users.population_index.copy()  # the users served by this step
         self.streams.advance(rows)
         if self.mode == "bandit":
             ended[:] = False
             truncated[:] = self.requests >= self.num_requests
             self._new_users(rows, self.streams.keys)
-        user_index = self.users.population_index.copy()  # in bandit mode already the next request's user
         if restart is not None and restart.size:
             self.episode[restart] += 1
             self._meet_users(restart)
-        self.candidates = self.retrieval(self.streams, rows, self._recent_topics)
+        self.candidates = self.retrieval(self.streams, rows, self.hist_items)
         vector = np.stack(
             [fb.clicked.sum(axis=1), fb.watch_minutes.sum(axis=1), np.ones(self.batch_size), returns], axis=1
         )
@@ -212,6 +213,12 @@ class Simulator:
 
     def _record_history(self, items: np.ndarray, clicked: np.ndarray, watch: np.ndarray) -> None:
         """Append clicked items (in slate order) to each slot's ring buffer of consumed items."""
+        if self._compiled:
+            from recoworld.kernels.serving import record_history
+
+            duration = self.catalog.duration
+            record_history(items, clicked, watch, duration, self.hist_items, self.hist_watch, self.hist_ptr)
+            return
         h = self.config.history_length
         count = clicked.sum(axis=1)
         if not count.any():

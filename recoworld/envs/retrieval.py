@@ -27,7 +27,15 @@ def _quantile_table(items: np.ndarray, cdf: np.ndarray) -> np.ndarray:
 class Retrieval:
     """Draws candidate sets from per-slot random streams; row-wise, so batch invariant."""
 
-    def __init__(self, catalog: Catalog, num_candidates: int, topic_share: float, popular_share: float):
+    def __init__(
+        self,
+        catalog: Catalog,
+        num_candidates: int,
+        topic_share: float,
+        popular_share: float,
+        *,
+        compiled: bool = False,
+    ):
         self.catalog = catalog
         self.num_candidates = num_candidates
         if num_candidates > catalog.num_items:
@@ -53,9 +61,26 @@ class Retrieval:
         )
         self._popular_start = catalog.num_topics * _QUANTILES
         self._uniform_start = self._popular_start + _QUANTILES
+        self._topic_or_empty = np.append(catalog.topic, -1)  # item id m marks an empty history slot
+        self._kernel = None
+        if compiled:
+            from recoworld.kernels import retrieve
 
-    def __call__(self, streams: Streams, rows: np.ndarray, recent_topics: np.ndarray) -> np.ndarray:
-        """Candidates (R, C) for ``rows`` given the topics of their recently consumed items (-1: empty)."""
+            sizes = (
+                self.n_topic, self.n_popular, self.n_random, catalog.num_topics, _QUANTILES,
+                self._popular_start, self._uniform_start, catalog.num_items, P_RETRIEVE, P_REFILL,
+            )  # fmt: skip
+            self._kernel = retrieve.retrieve
+            self._tables = (self._topic_or_empty, self._lookup, tuple(int(x) for x in sizes))
+
+    def __call__(self, streams: Streams, rows: np.ndarray, history: np.ndarray) -> np.ndarray:
+        """Candidates (R, C) for ``rows`` given every slot's recently consumed items ``history`` (B, H), in
+        which item id ``num_items`` marks an empty slot."""
+        if self._kernel is not None:
+            out = np.empty((len(rows), self.num_candidates), dtype=np.int64)
+            self._kernel(rows, streams.keys, streams.counter, history, self._tables, out)
+            return out
+        recent_topics = self._topic_or_empty[history[rows]]
         c, m = self.catalog, self.catalog.num_items
         nt, npop = self.n_topic, self.n_popular
         u = streams.uniform(rows, P_RETRIEVE, 2 * nt + npop + self.n_random)

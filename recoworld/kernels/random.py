@@ -17,6 +17,7 @@ _INV53 = rng._INV53
 _TWO_PI = 2.0 * np.pi
 
 jit = numba.njit(cache=True, nogil=True)  # compiled once per machine (cached next to the module)
+inline = numba.njit(cache=True, nogil=True, inline="always")  # for helpers taking tuples of arrays
 
 
 @jit
@@ -44,12 +45,12 @@ def stream_base(key, counter, purpose):
 def unit(base, index):
     """Uniform number ``index`` (0-based) of the stream with ``base``, in (0, 1)."""
     bits = finalise(np.uint64(base) + np.uint64(index + 1) * _GOLDEN)
-    return (np.float64(bits >> _S11) + 0.5) * _INV53
+    return (np.float64(np.int64(bits >> _S11)) + 0.5) * _INV53  # below 2**53: exact as a signed integer
 
 
 @jit
 def fill_uniform(out, base):
-    """``out[i] = unit(base, i)`` for every i: ``Streams.uniform`` for one slot."""
+    """``out[i] = unit(base, i)`` for every i: ``Streams.uniform`` for one slot (a vectorised loop)."""
     for i in range(out.shape[0]):
         out[i] = unit(base, i)
 

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from recoworld.kernels.random import jit, normal, sigmoid, stream_base, unit
+from recoworld.kernels.random import inline, jit, normal, sigmoid, stream_base, unit
 from recoworld.users.base import INSTRUCTION_AVOID, INSTRUCTION_NEW, INSTRUCTION_NONE, INSTRUCTION_RELATED
 from recoworld.users.synthetic import P_CLICK, P_INSTRUCT, P_LIKE, P_MNL, P_WATCH
 
@@ -106,18 +106,20 @@ def respond(rows, slate_items, keys, counter, c, s, out):
         )
 
 
-@jit
+@inline
 def _utility(r, items, c, s, utility):
     """Utility of the slate's items to slot ``r``, position term included (SyntheticUserModel._utility)."""
-    f = s.rho.shape[1]
     lean = 2.0 * s.novelty[r] - 1.0
     user_scale = s.log_user_scale[s.population_index[r]]
+    affinity = utility  # first the sums over topics, item by item in step (independent chains)
+    affinity[:] = 0.0
+    for g in range(s.rho.shape[1]):
+        weight = s.rho[r, g]
+        for k in range(items.shape[0]):
+            affinity[k] += weight * s.alpha[items[k], g]
     for k in range(items.shape[0]):
         i = items[k]
-        t = 0.0
-        for g in range(f):
-            t += s.rho[r, g] * s.alpha[i, g]
-        log_t = math.log(max(t * c.delta + (1.0 - c.delta) * 0.98, 1e-300))
+        log_t = math.log(max(affinity[k] * c.delta + (1.0 - c.delta) * 0.98, 1e-300))
         log_t = min(max(log_t + user_scale + s.item_term[i], c.log_floor), c.log_cap)
         g = s.topic[i]
         novelty = (lean if s.topic_share[r, g] < c.novelty_share else -lean) * c.novelty_weight
@@ -125,7 +127,7 @@ def _utility(r, items, c, s, utility):
         utility[k] = u + s.position_term[k]
 
 
-@jit
+@inline
 def _choose(r, key, counter, c, s, out, j):
     """Clicks, examined items and liking; returns (clicks, examined count, left on the spot)."""
     utility, clicked, examined, liked = out.utility[j], out.clicked[j], out.examined[j], out.liked[j]
@@ -164,7 +166,7 @@ def _choose(r, key, counter, c, s, out, j):
     return clicks, seen, leave_now
 
 
-@jit
+@inline
 def _watch(r, items, key, counter, c, s, out, j):
     """Minutes watched of each clicked item; returns the request's value to the user."""
     utility, clicked, liked, watch = out.utility[j], out.clicked[j], out.liked[j], out.watch[j]
@@ -182,7 +184,7 @@ def _watch(r, items, key, counter, c, s, out, j):
     return value + 0.5 * likes
 
 
-@jit
+@inline
 def _slate_mass(items, clicked, examined, alpha, mass):
     """Topic mass of the clicked (``mass[0]``) and of the examined (``mass[1]``) items."""
     mass[:] = 0.0
@@ -195,7 +197,7 @@ def _slate_mass(items, clicked, examined, alpha, mass):
                     mass[0, g] += a
 
 
-@jit
+@inline
 def _update(r, items, clicks, seen, value, leave_now, key, counter, mass, c, s, out, j):
     """The mindset update of SyntheticUserModel._update for slot ``r`` (row ``j`` of the outputs)."""
     f = s.rho.shape[1]
@@ -228,7 +230,7 @@ def _update(r, items, clicks, seen, value, leave_now, key, counter, mass, c, s, 
     out.left[j] = left and kind == INSTRUCTION_NONE
 
 
-@jit
+@inline
 def _judge_pending(r, items, patience, c, s, out, j):
     """Did the slate honour slot ``r``'s pending instruction? Returns the adjusted patience."""
     kind, target = s.pending_type[r], s.pending_topic[r]
@@ -255,7 +257,7 @@ def _judge_pending(r, items, patience, c, s, out, j):
     return patience
 
 
-@jit
+@inline
 def _maybe_instruct(r, about_to_leave, key, counter, c, s):
     """Slot ``r`` may speak a reflective instruction (SyntheticUserModel._maybe_instruct): (type, topic)."""
     if s.pending_type[r] != INSTRUCTION_NONE:

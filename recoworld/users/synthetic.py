@@ -396,7 +396,6 @@ class _CompiledResponse:
     def __init__(self, model: SyntheticUserModel):
         from recoworld.kernels import respond
 
-        self._module = respond
         p, k = model.params, model.config.slate_size
         self.constants = respond.Constants(
             mnl=model.config.choice_model == "mnl",
@@ -433,8 +432,10 @@ class _CompiledResponse:
 
     def bind(self, m: SyntheticUserModel) -> None:
         """Point the kernel at ``m``'s (newly allocated) state arrays."""
+        from recoworld.kernels.respond import UserArrays
+
         w = m.world
-        self.arrays = self._module.UserArrays(
+        self.arrays = UserArrays(
             m.population_index, m.rho, m.boredom, m.topic_share, m.novelty, m.fatigue, m.patience,
             m.satisfaction, m.pending_type, m.pending_topic, m.pending_turns, m._alpha, m._topic,
             m._duration, m._item_term, m._pop_term, m._position_term, w.log_user_scale, w.patience,
@@ -442,11 +443,13 @@ class _CompiledResponse:
         )  # fmt: skip
 
     def respond(self, rows: np.ndarray, slate_items: np.ndarray) -> Feedback:
+        from recoworld.kernels import respond
+
         m = self.model
         r, k = slate_items.shape
         if k > len(m._position_term):
             raise ValueError(f"slate_items: at most {len(m._position_term)} items per row, got {k}")
-        out = self._module.Outputs(
+        out = respond.Outputs(
             clicked=np.empty((r, k), dtype=bool),
             liked=np.empty((r, k), dtype=bool),
             examined=np.empty((r, k), dtype=bool),
@@ -458,9 +461,7 @@ class _CompiledResponse:
             utility=np.empty((r, k)),
         )
         streams = m.streams
-        self._module.respond(
-            rows, slate_items, streams.keys, streams.counter, self.constants, self.arrays, out
-        )
+        respond.respond(rows, slate_items, streams.keys, streams.counter, self.constants, self.arrays, out)
         return Feedback(
             clicked=out.clicked,
             liked=out.liked,

@@ -3,11 +3,10 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+from envtools import SYNTHETIC_IDS, random_slates
 
 import recoworld  # noqa: F401
 from recoworld.envs.slates import InvalidActionError, deduplicate
-
-from envtools import SYNTHETIC_IDS, random_slates
 
 TRACKED = ("slate_items", "clicked", "watch_minutes", "instruction_type", "user_index", "day", "turn")
 
@@ -269,7 +268,7 @@ def test_novelty_seekers_click_more_on_new_topics():
     seekers = users.utility(sim.rows, items)
     users.novelty[:] = 0.1
     avoiders = users.utility(sim.rows, items)
-    # the utility gap between new and familiar items is larger for novelty seekers, hence more clicks on new items
+    # the utility gap between new and familiar items is larger for novelty seekers: more clicks on new items
     gain = (seekers - avoiders)[new].mean() - (seekers - avoiders)[~new].mean()
     assert gain > 0.5
     fb_high = _clicks_on_new(sim, 0.9, items, new)

@@ -1,0 +1,71 @@
+"""Compiled observation build: :meth:`recoworld.envs.observation.ObservationBuilder.build` per slot."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from recoworld.kernels.random import jit
+
+
+class Observation(NamedTuple):
+    """The batched observation arrays the kernel fills (the keys of docs/interfaces.md, ``latent`` aside)."""
+
+    candidate_embedding: np.ndarray
+    candidate_topic: np.ndarray
+    candidate_popularity: np.ndarray
+    candidate_novelty: np.ndarray
+    history_embedding: np.ndarray
+    history_feedback: np.ndarray
+    topic_histogram: np.ndarray
+    context: np.ndarray
+    instruction: np.ndarray
+
+
+@jit
+def observe(candidates, tables, state, out):
+    """Fill ``out`` for every slot.
+
+    ``tables``: (item embedding with an empty row last, item topic, popularity in [0, 1], context scale,
+    novelty share, number of instruction types); ``state``: (history items, history watch fraction,
+    history pointer, turn, days since last session, day, session, topic share, pending type, pending topic).
+    """
+    embedding, topic, popularity01, context_scale, novelty_share, num_types = tables
+    hist_items, hist_watch, hist_ptr, turn, days_since, day, session, share, pending_type, pending_topic = (
+        state
+    )
+    h = hist_items.shape[1]
+    for r in range(candidates.shape[0]):
+        for k in range(candidates.shape[1]):
+            i = candidates[r, k]
+            g = topic[i]
+            for d in range(embedding.shape[1]):
+                out.candidate_embedding[r, k, d] = embedding[i, d]
+            out.candidate_topic[r, k] = g
+            out.candidate_popularity[r, k] = popularity01[i]
+            out.candidate_novelty[r, k] = share[r, g] < novelty_share
+        for j in range(h):
+            position = (hist_ptr[r] - 1 - j) % h
+            for d in range(embedding.shape[1]):
+                out.history_embedding[r, j, d] = embedding[hist_items[r, position], d]
+            out.history_feedback[r, j] = hist_watch[r, position]
+        for g in range(share.shape[1]):
+            out.topic_histogram[r, g] = share[r, g]
+        context = out.context[r]
+        context[0] = _scaled(turn[r], context_scale[0])
+        context[1] = _scaled(days_since[r], context_scale[1])
+        context[2] = _scaled(day[r], context_scale[2])
+        context[3] = _scaled(session[r], context_scale[3])
+        context[4] = _scaled(turn[r] == 0, context_scale[4])
+        instruction = out.instruction[r]
+        instruction[:] = 0.0
+        instruction[pending_type[r]] = 1.0
+        if pending_topic[r] >= 0:
+            instruction[num_types + pending_topic[r]] = 1.0
+
+
+@jit
+def _scaled(value, scale):
+    """A context entry: ``value * scale`` in float32, capped at 1."""
+    return min(np.float32(value) * scale, np.float32(1.0))

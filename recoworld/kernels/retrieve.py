@@ -1,0 +1,101 @@
+"""Compiled retrieval stage: :class:`recoworld.envs.retrieval.Retrieval` per user (same draws, same items)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recoworld.kernels.random import fill_uniform, jit, stream_base, unit
+
+REFILL_ROUNDS = 6
+
+
+def retrieve(rows, keys, counter, recent_items, tables, out):
+    """Distinct candidates ``out`` (R, C), sorted, for ``rows``; ``recent_items``: the slots' history ring
+    buffers (B, H). ``tables``: as :func:`draw`."""
+    draw(rows, keys, counter, recent_items, tables, out)
+    out.sort(axis=1)  # numpy's vectorised sort beats a compiled loop on short rows
+    make_distinct(rows, keys, counter, tables[2], out)
+
+
+@jit
+def draw(rows, keys, counter, recent_items, tables, out):
+    """Candidates ``out`` (R, C) for ``rows``, unsorted, with repeats.
+
+    ``tables``: (topic_or_empty, lookup, sizes) where ``sizes`` = (topic, popular, random candidates,
+    topics, quantiles, popular start, uniform start, items, purpose, refill purpose).
+    """
+    topic_or_empty, lookup, sizes = tables
+    nt, npop, nrand, num_topics, quantiles, popular_start, uniform_start, m, purpose, refill = sizes
+    h = recent_items.shape[1]
+    u = np.empty(out.shape[1] + nt)
+    for j in range(rows.shape[0]):
+        r = rows[j]
+        fill_uniform(u, stream_base(keys[r], counter[r], purpose))
+        items = out[j]
+        for q in range(nt):  # a likely topic: that of a random recent item, or a random one
+            g = topic_or_empty[recent_items[r, min(int(u[q] * h), h - 1)]]
+            if g < 0:
+                g = min(int(u[q] * h * num_topics) % num_topics, num_topics - 1)
+            items[q] = lookup[int(u[nt + q] * quantiles) + g * quantiles]
+        for q in range(npop):
+            items[nt + q] = lookup[int(u[2 * nt + q] * quantiles) + popular_start]
+        for q in range(nrand):
+            items[nt + npop + q] = lookup[min(int(u[2 * nt + npop + q] * m), m - 1) + uniform_start]
+
+
+@jit
+def make_distinct(rows, keys, counter, sizes, out):
+    """Retrieval._make_distinct on sorted rows ``out`` of slots ``rows``."""
+    m, refill = sizes[7], sizes[9]
+    for j in range(rows.shape[0]):
+        _make_distinct(keys[rows[j]], counter[rows[j]], refill, m, out[j])
+
+
+@jit
+def _has_repeat(items):
+    for k in range(1, items.shape[0]):  # noqa: SIM110 (numba compiles no generator expressions)
+        if items[k] == items[k - 1]:
+            return True
+    return False
+
+
+@jit
+def _sort(a):
+    """Insertion sort in place (fast on a sorted row with a few cells redrawn)."""
+    for i in range(1, a.shape[0]):
+        x = a[i]
+        k = i - 1
+        while k >= 0 and a[k] > x:
+            a[k + 1] = a[k]
+            k -= 1
+        a[k + 1] = x
+
+
+@jit
+def _make_distinct(key, counter, refill, m, items):
+    """Retrieval._make_distinct for one sorted row: redraw repeats from purpose ``refill + round``."""
+    for round_ in range(REFILL_ROUNDS):
+        if not _has_repeat(items):
+            return
+        base = stream_base(key, counter, refill + round_)
+        for k in range(items.shape[0] - 1, 0, -1):  # backwards: a replacement does not hide the next repeat
+            if items[k] == items[k - 1]:
+                items[k] = min(int(unit(base, k) * m), m - 1)
+        _sort(items)
+    if not _has_repeat(items):
+        return
+    taken = np.zeros(m, dtype=np.bool_)  # vanishingly rare: keep the distinct items, add the lowest unused
+    for i in items:
+        taken[i] = True
+    n, spare = 0, 0
+    for i in range(m):
+        if taken[i]:
+            items[n] = i
+            n += 1
+    while n < items.shape[0]:
+        while taken[spare]:
+            spare += 1
+        taken[spare] = True
+        items[n] = spare
+        n += 1
+    _sort(items)

@@ -1,0 +1,38 @@
+"""Backend selection (WorldConfig.kernel) and what every backend reports in ``info``."""
+
+import numpy as np
+import pytest
+from envtools import random_slates
+
+from recoworld import kernels
+from recoworld.config import WorldConfig
+from recoworld.envs.vector import RecoWorldVectorEnv
+
+BACKENDS = [
+    "numpy",
+    pytest.param("numba", marks=pytest.mark.skipif(not kernels.numba_available(), reason="numba")),
+]
+
+
+def test_unknown_kernel_is_rejected_naming_the_field():
+    with pytest.raises(ValueError, match="kernel"):
+        WorldConfig(kernel="cuda")
+
+
+def test_numba_kernel_without_numba_names_the_extra(monkeypatch):
+    monkeypatch.setattr(kernels, "numba_available", lambda: False)
+    with pytest.raises(ImportError, match=r"recoworld\[fast\]"):
+        RecoWorldVectorEnv(2, kernel="numba")
+    assert kernels.resolve("auto") == "numpy"
+
+
+@pytest.mark.parametrize("kernel", BACKENDS)
+def test_bandit_user_index_names_the_user_served_this_step(kernel, rng):
+    env = RecoWorldVectorEnv(16, mode="bandit", kernel=kernel)
+    env.reset(seed=3)
+    users = env.sim.users
+    for _ in range(5):
+        served = users.population_index.copy()
+        _, _, _, _, info = env.step(random_slates(rng, 16))
+        np.testing.assert_array_equal(info["user_index"], served)
+        assert not np.array_equal(users.population_index, served)  # the next request comes from new users
