@@ -1,27 +1,28 @@
 """Hierarchical RL for novelty-seeking intent (after Li et al. 2023), with the fixed-propensity ablation.
 
-* **High level** (torch): at the first request of every session (``context[4] == 1``; optionally again every
-  ``replan_every`` turns) a policy network picks a novelty propensity ``p`` from a few discrete levels, given
-  the
-  user's long-term summary — topic histogram and its entropy, history feedback, the session context, and what
-  the
-  agent has seen of this user so far (click rates on novel and on familiar items in past sessions, sessions
-  served, mean session return) plus, when re-planning, the same click rates within the current session. It is
-  trained by REINFORCE with a learned value baseline and an entropy bonus on each decision's return: the sum
-  of
-  the environment's rewards from the decision to the end of the session (``credit="session"``) or to the next
-  decision (``credit="option"``), plus diversity and novelty terms
-  (Chen et al. 2021):
+* **High level** (torch): at the first request of every session (``context[4] == 1``) and again every
+  ``replan_every`` requests (default 1; ``None``: session start only) a policy network picks a novelty
+  propensity ``p`` from a few discrete levels (``propensities``). It sees the user's long-term summary — topic
+  histogram and its entropy, history feedback, the session context, sessions served, their mean return and the
+  novelty evidence of all this user's clicks so far (:func:`novelty_evidence` of the novel vs familiar click
+  tallies: a θ estimate) — and the novelty evidence of the current session's clicks (this session's lean ν).
+  It is trained as an actor-critic: each decision's option return is the session's return until the next
+  decision (the environment's rewards plus the diversity and novelty terms of Chen et al. 2021,
   ``diversity_weight · (1 − mean pairwise same-topic)`` and ``novelty_weight · mean(1 − popularity)`` of each
-  slate (``candidate_popularity`` is log-scaled, so ``1 − popularity`` is an affine stand-in for −log
-  p(item)).
+  slate; ``candidate_popularity`` is log-scaled, so ``1 − popularity`` is an affine stand-in for −log
+  p(item)); advantages are generalised advantage estimates over the session (:func:`gae`; ``discount``,
+  ``gae_lambda``: λ = 1 credits the rest of the session, λ = 0 the option's return plus the value of the next
+  decision) against the policy's value head; each batch of ``batch_options`` decisions takes ``epochs``
+  clipped policy-gradient steps (PPO's surrogate) with an entropy bonus.
 * **Low level**: relevance scores from a model of clicks on user ⊗ item features (``relevance="linear"``: the
   Bayesian ridge of LinUCB, posterior mean; ``"mlp"``: a torch MLP trained by logistic loss), conditioned on
   the propensity: ``score = relevance + p · s · candidate_novelty`` where ``s`` is the row's spread (standard
   deviation) of relevance scores, so that propensities are unit-free; the slate is the top K after the same
-  topic-diversity re-ranking as the bandits (``diversity``).
-* ``fixed_propensity=p`` gives the same low level with a constant propensity and no high level
-(``hrl_fixed``).
+  topic-diversity re-ranking as the bandits (``diversity``). The first slate of a session is a *probe*:
+  ``probe_share`` of its slots (:func:`probe_slots`) hold the most relevant novel candidates, the rest the
+  most relevant familiar ones, so that this session's clicks carry evidence of its novelty lean.
+* ``fixed_propensity=p`` gives the same low level (probe included) with a constant propensity and no high
+  level (``hrl_fixed``).
 
 torch is imported lazily, when an agent is built; ``import recoworld.agents`` does not need it.
 """
@@ -57,7 +58,7 @@ def _require_torch():
     return torch
 
 
-DEFAULT_PROPENSITIES = (-1.0, -0.5, 0.0, 0.5, 1.0)
+DEFAULT_PROPENSITIES = (-2.0, -1.0, 0.0, 1.0, 2.0)
 
 
 class HRLAgent(BaseRecommender):
@@ -76,10 +77,10 @@ class HRLAgent(BaseRecommender):
         relevance: str = "linear",
         diversity_weight: float = 0.5,
         novelty_weight: float = 0.5,
-        replan_every: int | None = None,
+        replan_every: int | None = 1,
         discount: float = 1.0,
-        gae_lambda: float = 1.0,
-        epochs: int = 1,
+        gae_lambda: float = 0.0,
+        epochs: int = 4,
         clip: float = 0.2,
         hidden: int = 64,
         lr: float = 1e-3,
@@ -91,7 +92,7 @@ class HRLAgent(BaseRecommender):
         max_turns: int = 20,
         use_exposure: bool = True,
         diversity: float = 1.0,
-        probe_share: float = 0.0,
+        probe_share: float = 0.5,
     ):
         self.torch = _require_torch()
         self.features = Featurizer(use_exposure)

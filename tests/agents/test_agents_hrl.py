@@ -15,8 +15,8 @@ from recoworld.agents.hrl import HRLAgent, gae, novelty_evidence, probe_slots  #
 
 def test_fixed_propensity_is_constant_and_shifts_novel_candidates():
     obs = synthetic_obs(8, seed=0)
-    low = make_agent("hrl_fixed", seed=0, propensity=0.0, diversity=0.0)
-    high = make_agent("hrl_fixed", seed=0, propensity=5.0, diversity=0.0)
+    low = make_agent("hrl_fixed", seed=0, propensity=0.0, diversity=0.0, probe_share=0.0)
+    high = make_agent("hrl_fixed", seed=0, propensity=5.0, diversity=0.0, probe_share=0.0)
     low.act(obs)
     high.act(obs)
     np.testing.assert_array_equal(high.propensity(), 5.0)
@@ -27,8 +27,8 @@ def test_fixed_propensity_is_constant_and_shifts_novel_candidates():
     assert np.take_along_axis(obs["candidate_novelty"], slate, 1).mean() > 0.9
 
 
-def test_high_level_decides_only_at_session_start():
-    agent = HRLAgent(seed=0)
+def test_high_level_decides_at_session_start_or_every_request():
+    agent = HRLAgent(seed=0, replan_every=None)
     obs = synthetic_obs(32, seed=1)
     obs["context"][:, 4] = 1.0
     agent.act(obs)
@@ -37,7 +37,7 @@ def test_high_level_decides_only_at_session_start():
     obs2["context"][:, 4] = 0.0
     agent.act(obs2)
     np.testing.assert_array_equal(agent.level, first)
-    replan = HRLAgent(seed=0, replan_every=1)
+    replan = HRLAgent(seed=0)  # default: re-decide before every request
     replan.act(obs)
     replan.update(
         obs,
