@@ -48,39 +48,32 @@ class ObservationBuilder:
              1.0 / (config.horizon_days + 1), 1.0],
             dtype=np.float32,
         )  # fmt: skip
-        self._compiled_build = compiled
+        self._compiled_build = None
         if compiled:
+            from recoworld.kernels.observe import observe
+
+            self._compiled_build = observe
+            self._sizes = (
+                catalog.embedding_dim,
+                config.history_length,
+                self.num_topics,
+                NUM_INSTRUCTION_TYPES + self.num_topics,
+            )
             self._tables = (self.embedding, self.topic, self.popularity01, self.context_scale,
                             float(config.user.novelty_share), NUM_INSTRUCTION_TYPES)  # fmt: skip
 
     def build(self, sim) -> dict[str, np.ndarray]:
         """Observations of every slot of ``sim`` (a :class:`recoworld.envs.core.Simulator`); fresh arrays."""
-        obs = self._compiled(sim) if self._compiled_build else self._numpy(sim)
+        obs = self._compiled(sim) if self._compiled_build is not None else self._numpy(sim)
         if self.config.observe_latent:
             obs["latent"] = sim.users.latent(np.arange(sim.batch_size))
         return obs
 
     def _compiled(self, sim) -> dict[str, np.ndarray]:
-        from recoworld.kernels.observe import Observation, observe
-
-        b, c, g = sim.batch_size, self.config.num_candidates, self.num_topics
-        h, e = self.config.history_length, self.embedding.shape[1]
-        out = Observation(
-            candidate_embedding=np.empty((b, c, e), dtype=np.float32),
-            candidate_topic=np.empty((b, c), dtype=np.int64),
-            candidate_popularity=np.empty((b, c), dtype=np.float32),
-            candidate_novelty=np.empty((b, c), dtype=np.int8),
-            history_embedding=np.empty((b, h, e), dtype=np.float32),
-            history_feedback=np.empty((b, h), dtype=np.float32),
-            topic_histogram=np.empty((b, g), dtype=np.float32),
-            context=np.empty((b, CONTEXT_SIZE), dtype=np.float32),
-            instruction=np.empty((b, NUM_INSTRUCTION_TYPES + g), dtype=np.float32),
-        )
         u = sim.users
         state = (sim.hist_items, sim.hist_watch, sim.hist_ptr, sim.turn, sim.days_since, sim.day, sim.session,
                  u.topic_share, u.pending_type, u.pending_topic)  # fmt: skip
-        observe(sim.candidates, self._tables, state, out)
-        return out._asdict()
+        return self._compiled_build(sim.candidates, self._tables, state, self._sizes)
 
     def _numpy(self, sim) -> dict[str, np.ndarray]:
         cands, users = sim.candidates, sim.users

@@ -23,18 +23,37 @@ class Observation(NamedTuple):
     instruction: np.ndarray
 
 
-@jit
-def observe(candidates, tables, state, out):
-    """Fill ``out`` for every slot.
+def observe(candidates, tables: tuple, state: tuple, sizes: tuple) -> dict[str, np.ndarray]:
+    """Observations (fresh arrays) of every slot, but ``latent``.
 
-    ``tables``: (item embedding with an empty row last, item topic, popularity in [0, 1], context scale,
-    novelty share, number of instruction types); ``state``: (history items, history watch fraction,
+    ``sizes``: (embedding dim, history length, topics, instruction width). ``tables``: (item embedding with
+    an empty row last, item topic, popularity in [0, 1], context scale, novelty share, number of instruction
+    types); ``state``: (history items, history watch fraction,
     history pointer, turn, days since last session, day, session, topic share, pending type, pending topic).
     """
+    (b, c), (e, h, g, w) = candidates.shape, sizes
+    arrays = (
+        np.empty((b, c, e), dtype=np.float32),
+        np.empty((b, c), dtype=np.int64),
+        np.empty((b, c), dtype=np.float32),
+        np.empty((b, c), dtype=np.int8),
+        np.empty((b, h, e), dtype=np.float32),
+        np.empty((b, h), dtype=np.float32),
+        np.empty((b, g), dtype=np.float32),
+        np.empty((b, 5), dtype=np.float32),
+        np.empty((b, w), dtype=np.float32),
+    )
+    _observe(candidates, tables, state, arrays)
+    return dict(zip(Observation._fields, arrays, strict=True))
+
+
+@jit
+def _observe(candidates, tables, state, observation):
     embedding, topic, popularity01, context_scale, novelty_share, num_types = tables
     hist_items, hist_watch, hist_ptr, turn, days_since, day, session, share, pending_type, pending_topic = (
         state
     )
+    out = Observation(*observation)
     h = hist_items.shape[1]
     for r in range(candidates.shape[0]):
         for k in range(candidates.shape[1]):

@@ -46,6 +46,12 @@ class Constants(NamedTuple):
     instruction_boredom: float
     instruction_patience: float
     instruction_turns: int
+    novelty_kappa: float
+    boredom_decay_day: float
+    fatigue_decay_day: float
+    return_bias: float
+    return_satisfaction: float
+    return_fatigue: float
 
 
 class UserArrays(NamedTuple):
@@ -72,6 +78,8 @@ class UserArrays(NamedTuple):
     patience_cap: np.ndarray
     propensity: np.ndarray
     is_related: np.ndarray
+    novelty_trait: np.ndarray
+    return_bias: np.ndarray
 
 
 class Outputs(NamedTuple):
@@ -88,10 +96,31 @@ class Outputs(NamedTuple):
     utility: np.ndarray
 
 
+def respond(rows, slate_items, keys, counter, constants: tuple, arrays: tuple) -> Outputs:
+    """Users ``rows`` review ``slate_items`` (R, K) and respond (their state in ``arrays`` is updated).
+
+    ``constants`` and ``arrays``: :class:`Constants` and :class:`UserArrays` as plain tuples, which numba
+    dispatches several times faster than named ones.
+    """
+    r, k = slate_items.shape
+    out = Outputs(
+        clicked=np.empty((r, k), dtype=np.bool_),
+        liked=np.empty((r, k), dtype=np.bool_),
+        examined=np.empty((r, k), dtype=np.bool_),
+        watch=np.empty((r, k)),
+        left=np.empty(r, dtype=np.bool_),
+        instruction_type=np.empty(r, dtype=np.int8),
+        instruction_topic=np.empty(r, dtype=np.int64),
+        followed=np.empty(r, dtype=np.int8),
+        utility=np.empty((r, k)),
+    )
+    _respond(rows, slate_items, keys, counter, constants, arrays, tuple(out))
+    return out
+
+
 @jit
-def respond(rows, slate_items, keys, counter, c, s, out):
-    """Users ``rows`` review ``slate_items`` (R, K); ``s``: :class:`UserArrays`, ``c``: :class:`Constants`,
-    results in ``out`` (:class:`Outputs`, R rows)."""
+def _respond(rows, slate_items, keys, counter, constants, arrays, outputs):
+    c, s, out = Constants(*constants), UserArrays(*arrays), Outputs(*outputs)
     f = s.rho.shape[1]
     mass = np.empty((2, f))  # clicked, examined topic mass of the slate
     for j in range(rows.shape[0]):

@@ -7,13 +7,17 @@ import numpy as np
 from recoworld.kernels.random import jit
 
 
-@jit
-def record_history(items, clicked, watch, duration, hist_items, hist_watch, hist_ptr):
+def record_history(items, clicked, watch, duration, hist_items, hist_watch, hist_ptr) -> None:
     """Append each row's clicked items (slate order) to its ring buffer; with more clicks than slots, the
     latest.
 
     ``hist_watch`` gets the watched fraction of each item (float32).
     """
+    _record_history(items, clicked, watch, duration, hist_items, hist_watch, hist_ptr)
+
+
+@jit
+def _record_history(items, clicked, watch, duration, hist_items, hist_watch, hist_ptr):
     h = hist_items.shape[1]
     for r in range(items.shape[0]):
         count = 0

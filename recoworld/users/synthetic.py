@@ -119,6 +119,8 @@ class SyntheticUserModel:
         self.novelty_trait[rows] = novelty_traits(self.world, p.novelty_a, p.novelty_b)[population_index]
 
     def start_session(self, rows: np.ndarray, gap_days: np.ndarray) -> None:
+        if self._kernel is not None:
+            return self._kernel.start_session(rows, gap_days)
         p = self.params
         gap = np.asarray(gap_days, dtype=np.float64)
         self.boredom[rows] *= (p.boredom_decay_day**gap)[:, None]
@@ -260,7 +262,7 @@ class SyntheticUserModel:
 
     def instruction_texts(self, kind: np.ndarray, topic: np.ndarray) -> list[str] | None:
         """The sentences of structured instructions (None when nobody spoke)."""
-        if not (kind != INSTRUCTION_NONE).any():
+        if not kind.any():  # INSTRUCTION_NONE is 0
             return None
         return self._instruction_texts[kind, topic + 1].tolist()
 
@@ -372,6 +374,8 @@ class SyntheticUserModel:
 
     # ------------------------------------------------------------------ between sessions
     def end_session(self, rows: np.ndarray) -> np.ndarray:
+        if self._kernel is not None:
+            return self._kernel.end_session(rows)
         p = self.params
         logit = (
             p.return_bias
@@ -394,10 +398,15 @@ class _CompiledResponse:
     """:meth:`SyntheticUserModel.respond` by the compiled kernel (:mod:`recoworld.kernels.respond`)."""
 
     def __init__(self, model: SyntheticUserModel):
-        from recoworld.kernels import respond
+        from recoworld.kernels import respond, session
 
+        self._respond, self._start_session, self._end_session = (
+            respond.respond,
+            session.start_session,
+            session.end_session,
+        )
         p, k = model.params, model.config.slate_size
-        self.constants = respond.Constants(
+        constants = respond.Constants(
             mnl=model.config.choice_model == "mnl",
             delta=float(model.world.delta),
             log_floor=float(_LOG_FLOOR),
@@ -427,7 +436,14 @@ class _CompiledResponse:
             instruction_boredom=p.instruction_boredom,
             instruction_patience=p.instruction_patience,
             instruction_turns=int(p.instruction_turns),
+            novelty_kappa=p.novelty_kappa,
+            boredom_decay_day=p.boredom_decay_day,
+            fatigue_decay_day=p.fatigue_decay_day,
+            return_bias=p.return_bias,
+            return_satisfaction=p.return_satisfaction,
+            return_fatigue=p.return_fatigue,
         )
+        self.constants = tuple(constants)  # kernels take plain tuples (numba dispatches them faster)
         self.model = model
 
     def bind(self, m: SyntheticUserModel) -> None:
@@ -435,33 +451,29 @@ class _CompiledResponse:
         from recoworld.kernels.respond import UserArrays
 
         w = m.world
-        self.arrays = UserArrays(
+        self.arrays = tuple(UserArrays(
             m.population_index, m.rho, m.boredom, m.topic_share, m.novelty, m.fatigue, m.patience,
             m.satisfaction, m.pending_type, m.pending_topic, m.pending_turns, m._alpha, m._topic,
             m._duration, m._item_term, m._pop_term, m._position_term, w.log_user_scale, w.patience,
-            w.instruction_propensity, m._is_related,
-        )  # fmt: skip
+            w.instruction_propensity, m._is_related, m.novelty_trait, w.return_bias,
+        ))  # fmt: skip
+
+    def start_session(self, rows: np.ndarray, gap_days: np.ndarray) -> None:
+        streams = self.model.streams
+        self._start_session(rows, gap_days, streams.keys, streams.counter, self.constants, self.arrays)
+
+    def end_session(self, rows: np.ndarray) -> np.ndarray:
+        streams = self.model.streams
+        return self._end_session(rows, streams.keys, streams.counter, self.constants, self.arrays)
 
     def respond(self, rows: np.ndarray, slate_items: np.ndarray) -> Feedback:
-        from recoworld.kernels import respond
-
         m = self.model
-        r, k = slate_items.shape
-        if k > len(m._position_term):
-            raise ValueError(f"slate_items: at most {len(m._position_term)} items per row, got {k}")
-        out = respond.Outputs(
-            clicked=np.empty((r, k), dtype=bool),
-            liked=np.empty((r, k), dtype=bool),
-            examined=np.empty((r, k), dtype=bool),
-            watch=np.empty((r, k)),
-            left=np.empty(r, dtype=bool),
-            instruction_type=np.empty(r, dtype=np.int8),
-            instruction_topic=np.empty(r, dtype=np.int64),
-            followed=np.empty(r, dtype=np.int8),
-            utility=np.empty((r, k)),
-        )
+        if slate_items.shape[1] > len(m._position_term):
+            raise ValueError(
+                f"slate_items: at most {len(m._position_term)} items per row, got {slate_items.shape}"
+            )
         streams = m.streams
-        respond.respond(rows, slate_items, streams.keys, streams.counter, self.constants, self.arrays, out)
+        out = self._respond(rows, slate_items, streams.keys, streams.counter, self.constants, self.arrays)
         return Feedback(
             clicked=out.clicked,
             liked=out.liked,
