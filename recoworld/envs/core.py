@@ -12,11 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from recoworld import kernels, rng
-from recoworld.arrays import take_rows
 from recoworld.config import WorldConfig
 from recoworld.envs.observation import ObservationBuilder, observation_space
 from recoworld.envs.retrieval import Retrieval
-from recoworld.envs.slates import deduplicate, validate_slates
+from recoworld.envs.slates import as_slates, check_range, deduplicate
 from recoworld.users.base import UserModel
 from recoworld.users.synthetic import SyntheticUserModel
 from recoworld.world import World, build_world
@@ -68,7 +67,12 @@ class Simulator:
             compiled=compiled,
         )
         self.observations = ObservationBuilder(config, self.catalog, compiled=compiled)
-        self._compiled = compiled
+        self._distinct_slates = self._record_history_kernel = None  # compiled serving steps, if any
+        if compiled:
+            from recoworld.kernels import serving
+
+            self._distinct_slates = serving.checked_distinct_slates
+            self._record_history_kernel = serving.record_history
         self.single_observation_space = observation_space(config, self.world.num_topics)
         h = config.history_length
         self.rows = np.arange(b)
@@ -83,6 +87,7 @@ class Simulator:
         self.hist_watch = np.zeros((b, h), dtype=np.float32)
         self.hist_ptr = np.zeros(b, dtype=np.int64)
         self.candidates = np.zeros((b, config.num_candidates), dtype=np.int64)
+        self._row_starts = np.arange(0, b * config.num_candidates, config.num_candidates)[:, None]
 
     # ------------------------------------------------------------------ episodes
     def reset(self, rows: np.ndarray, seeds: np.ndarray) -> None:
@@ -126,8 +131,14 @@ class Simulator:
     # ------------------------------------------------------------------ one request for every slot
     def validate(self, action) -> tuple[np.ndarray, np.ndarray]:
         """Checked, de-duplicated slates (B, K) and the number of replaced repeats; raises on bad input."""
-        slates = validate_slates(action, self.batch_size, self.config.slate_size, self.config.num_candidates)
-        return deduplicate(slates, self.config.num_candidates)
+        c = self.config.num_candidates
+        slates = as_slates(action, self.batch_size, self.config.slate_size)
+        if self._distinct_slates is not None:
+            checked = self._distinct_slates(slates, c)
+            if checked is not None:
+                return checked
+        check_range(slates, c)
+        return deduplicate(slates, c)
 
     def step(self, slates: np.ndarray, replaced: np.ndarray, restart: np.ndarray | None = None) -> StepResult:
         """Serve validated ``slates`` to every slot (see :meth:`validate`).
@@ -137,7 +148,7 @@ class Simulator:
         """
         cfg, rows = self.config, self.rows
         served = self.candidates
-        items = take_rows(served, slates)
+        items = np.take(served, slates + self._row_starts)  # served[r, slates[r, k]]
         day, session, turn = self.day.copy(), self.session.copy(), self.turn.copy()
         fb = self.users.respond(rows, items)
         self._record_history(items, fb.clicked, fb.watch_minutes)
@@ -213,11 +224,11 @@ class Simulator:
 
     def _record_history(self, items: np.ndarray, clicked: np.ndarray, watch: np.ndarray) -> None:
         """Append clicked items (in slate order) to each slot's ring buffer of consumed items."""
-        if self._compiled:
-            from recoworld.kernels.serving import record_history
-
+        if self._record_history_kernel is not None:
             duration = self.catalog.duration
-            record_history(items, clicked, watch, duration, self.hist_items, self.hist_watch, self.hist_ptr)
+            self._record_history_kernel(
+                items, clicked, watch, duration, self.hist_items, self.hist_watch, self.hist_ptr
+            )
             return
         h = self.config.history_length
         count = clicked.sum(axis=1)

@@ -11,7 +11,15 @@ class InvalidActionError(ValueError):
 
 def validate_slates(action, batch_size: int, slate_size: int, num_candidates: int) -> np.ndarray:
     """``action`` as an int64 array (batch_size, slate_size), or :class:`InvalidActionError`."""
-    a = np.asarray(action)
+    a = as_slates(action, batch_size, slate_size)
+    check_range(a, num_candidates)
+    return a
+
+
+def as_slates(action, batch_size: int, slate_size: int) -> np.ndarray:
+    """``action`` as an int64 array (batch_size, slate_size), indices not range-checked; or
+    :class:`InvalidActionError`."""
+    a = action if type(action) is np.ndarray else np.asarray(action)
     if a.dtype == object or a.dtype.kind not in "iuf":
         raise InvalidActionError(f"action must be an integer array of candidate indices, got dtype {a.dtype}")
     expected = (batch_size, slate_size)
@@ -23,11 +31,15 @@ def validate_slates(action, batch_size: int, slate_size: int, num_candidates: in
         if np.isnan(a).any():
             raise InvalidActionError("action contains NaN; expected integer candidate indices")
         raise InvalidActionError(f"action must have an integer dtype, got {a.dtype}")
-    low, high = a.min(), a.max()
+    return a.astype(np.int64, copy=False)
+
+
+def check_range(slates: np.ndarray, num_candidates: int) -> None:
+    """:class:`InvalidActionError` naming the first extreme index outside [0, num_candidates)."""
+    low, high = slates.min(), slates.max()
     if low < 0 or high >= num_candidates:
         bad = low if low < 0 else high
         raise InvalidActionError(f"action index {bad} out of range [0, {num_candidates})")
-    return a.astype(np.int64, copy=False)
 
 
 def deduplicate(slates: np.ndarray, num_candidates: int) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from recoworld.kernels.random import jit
+from recoworld.kernels.jit import jit
 
 
 class Observation(NamedTuple):

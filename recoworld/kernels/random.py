@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from recoworld import rng
+from recoworld.kernels.jit import jit
 
 _GOLDEN = rng._GOLDEN
 _MUL1, _MUL2 = rng._MUL1, rng._MUL2
 _S11, _S16, _S27, _S30, _S31 = (np.uint64(s) for s in (11, 16, 27, 30, 31))
 _INV53 = rng._INV53
 _TWO_PI = 2.0 * np.pi
-
-jit = numba.njit(cache=True, nogil=True)  # compiled once per machine (cached next to the module)
-inline = numba.njit(cache=True, nogil=True, inline="always")  # for helpers taking tuples of arrays
 
 
 @jit

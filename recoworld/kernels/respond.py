@@ -9,7 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from recoworld.kernels.random import inline, jit, normal, sigmoid, stream_base, unit
+from recoworld.kernels.jit import inline, jit
+from recoworld.kernels.random import normal, sigmoid, stream_base, unit
 from recoworld.users.base import INSTRUCTION_AVOID, INSTRUCTION_NEW, INSTRUCTION_NONE, INSTRUCTION_RELATED
 from recoworld.users.synthetic import P_CLICK, P_INSTRUCT, P_LIKE, P_MNL, P_WATCH
 

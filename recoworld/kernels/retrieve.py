@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from recoworld.kernels.random import fill_uniform, jit, stream_base, unit
+from recoworld.kernels.jit import jit
+from recoworld.kernels.random import fill_uniform, stream_base, unit
 
 REFILL_ROUNDS = 6
 

@@ -1,10 +1,11 @@
-"""Compiled serving-state updates of :class:`recoworld.envs.core.Simulator`: the history ring buffer."""
+"""Compiled serving steps of :class:`recoworld.envs.core.Simulator`: slate de-duplication (with the range
+check) and the history ring buffer. The specifications: :mod:`recoworld.envs.slates` and the core."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from recoworld.kernels.random import jit
+from recoworld.kernels.jit import jit
 
 
 def record_history(items, clicked, watch, duration, hist_items, hist_watch, hist_ptr) -> None:
@@ -32,3 +33,40 @@ def _record_history(items, clicked, watch, duration, hist_items, hist_watch, his
                     hist_watch[r, position] = np.float32(watch[r, k] / duration[items[r, k]])
                 j += 1
         hist_ptr[r] = (hist_ptr[r] + count) % h
+
+
+def checked_distinct_slates(slates: np.ndarray, num_candidates: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """slates.deduplicate of int64 ``slates`` (always a new array) and the replacements per row; None if an
+    index lies outside [0, num_candidates) (for slates.check_range to report)."""
+    out = np.empty_like(slates)
+    replaced = np.empty(slates.shape[0], dtype=np.int64)
+    if not _distinct_slates(slates, num_candidates, out, replaced):
+        return None
+    return out, replaced
+
+
+@jit
+def _distinct_slates(slates, num_candidates, out, replaced):
+    used = np.zeros(num_candidates, dtype=np.bool_)  # in the slate, or given as a replacement
+    seen = np.zeros(num_candidates, dtype=np.bool_)  # kept at an earlier position
+    for r in range(slates.shape[0]):
+        for k in range(slates.shape[1]):
+            if not 0 <= slates[r, k] < num_candidates:
+                return False
+            used[slates[r, k]] = True
+        replaced[r] = 0
+        lowest_unused = 0
+        for k in range(slates.shape[1]):
+            index = slates[r, k]
+            if seen[index]:
+                while used[lowest_unused]:
+                    lowest_unused += 1
+                index = lowest_unused
+                used[index] = True
+                replaced[r] += 1
+            seen[index] = True
+            out[r, k] = index
+        for k in range(slates.shape[1]):  # clear the marks for the next row
+            used[slates[r, k]] = seen[slates[r, k]] = False
+            used[out[r, k]] = seen[out[r, k]] = False
+    return True

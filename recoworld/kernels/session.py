@@ -8,7 +8,8 @@ import math
 
 import numpy as np
 
-from recoworld.kernels.random import fill_uniform, jit, normal, sigmoid, stream_base, unit
+from recoworld.kernels.jit import jit
+from recoworld.kernels.random import fill_uniform, normal, sigmoid, stream_base, unit
 from recoworld.kernels.respond import Constants, UserArrays
 from recoworld.rng import BETA_UNIFORMS, GAMMA_UNIFORMS
 from recoworld.users.synthetic import P_NOVELTY, P_RETURN
