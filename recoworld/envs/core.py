@@ -73,6 +73,8 @@ class Simulator:
 
             self._distinct_slates = serving.checked_distinct_slates
             self._record_history_kernel = serving.record_history
+        self._fused_step = compiled and type(self.users) is SyntheticUserModel  # one kernel for the step
+        self._observation = None  # the observation the compiled step built, until observe() hands it out
         self.single_observation_space = observation_space(config, self.world.num_topics)
         h = config.history_length
         self.rows = np.arange(b)
@@ -88,6 +90,26 @@ class Simulator:
         self.hist_ptr = np.zeros(b, dtype=np.int64)
         self.candidates = np.zeros((b, config.num_candidates), dtype=np.int64)
         self._row_starts = np.arange(0, b * config.num_candidates, config.num_candidates)[:, None]
+        if self._fused_step:
+            self._bind_step_kernel()
+
+    def _bind_step_kernel(self) -> None:
+        """The compiled step (:mod:`recoworld.kernels.step`) and the state it updates in place."""
+        from recoworld.kernels import step
+        from recoworld.users.synthetic import novelty_traits
+
+        self._serve, self._present = step.serve, step.present
+        cfg, p = self.config, self.config.user
+        self._serving = tuple(
+            step.Serving(
+                self.seed_base, self.episode, self.day, self.session, self.turn, self.days_since,
+                self.requests, self.hist_items, self.hist_watch, self.hist_ptr, self.streams.keys,
+                self.streams.counter,
+                self.catalog.duration, self.world.rho, novelty_traits(self.world, p.novelty_a, p.novelty_b),
+                MODES.index(self.mode), cfg.max_turns, cfg.max_gap_days, cfg.horizon_days, self.num_requests,
+                _USER_SALT,
+            )
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ episodes
     def reset(self, rows: np.ndarray, seeds: np.ndarray) -> None:
@@ -122,6 +144,10 @@ class Simulator:
         self.users.start_session(rows, np.zeros(len(rows), dtype=np.int64))
 
     def observe(self) -> dict[str, np.ndarray]:
+        """Every slot's observation (fresh arrays)."""
+        if self._observation is not None:  # built by the compiled step, handed out once
+            obs, self._observation = self._observation, None
+            return obs
         return self.observations.build(self)
 
     def candidate_utility(self) -> np.ndarray:
@@ -146,6 +172,8 @@ class Simulator:
         ``restart``: slots whose next episode starts after this step (as :meth:`next_episode` would start it,
         but sharing this step's retrieval); the step's result for them is that of their old episode.
         """
+        if self._fused_step:
+            return self._compiled_step(slates, replaced, restart)
         cfg, rows = self.config, self.rows
         served = self.candidates
         items = np.take(served, slates + self._row_starts)  # served[r, slates[r, k]]
@@ -191,6 +219,33 @@ class Simulator:
         vector = np.stack(
             [fb.clicked.sum(axis=1), fb.watch_minutes.sum(axis=1), np.ones(self.batch_size), returns], axis=1
         )
+        outcome = (ended, terminated, truncated, churned, gap, user_index, vector)
+        return self._result(served, items, replaced, (day, session, turn), fb, outcome)
+
+    def _compiled_step(
+        self, slates: np.ndarray, replaced: np.ndarray, restart: np.ndarray | None
+    ) -> StepResult:
+        """:meth:`step` by the compiled kernel (synthetic users); also builds the next observation."""
+        restarting = np.zeros(self.batch_size, dtype=bool)
+        if restart is not None:
+            restarting[restart] = True
+        served, users, tables = self.candidates, self.users._kernel, self.retrieval.tables
+        out, raw, candidates = self._serve(
+            slates, served, restarting, self._serving, users.constants, users.arrays, tables
+        )
+        obs = self._present(candidates, self._serving, tables, *self.observations.compiled_inputs(self))
+        self._observation = self.observations.with_latent(obs, self)
+        self.candidates = candidates
+        outcome = (out.ended, out.terminated, out.truncated, out.churned, out.return_gap, out.user_index)
+        before = (out.day, out.session, out.turn)
+        return self._result(
+            served, out.items, replaced, before, users.feedback(raw), (*outcome, out.reward_vector)
+        )
+
+    def _result(self, served, items, replaced, before, fb, outcome) -> StepResult:
+        """The step's rewards, episode ends and ``info`` (before: day, session, turn at the request)."""
+        ended, terminated, truncated, churned, gap, user_index, vector = outcome
+        day, session, turn = before
         info = {
             "candidate_items": served,
             "slate_items": items,
@@ -214,7 +269,7 @@ class Simulator:
             "reward_vector": vector,
             "true_utility": fb.true_utility,
         }
-        return StepResult(vector[:, REWARD_INDEX[cfg.reward]], terminated, truncated, info)
+        return StepResult(vector[:, REWARD_INDEX[self.config.reward]], terminated, truncated, info)
 
     def _texts(self, texts: list[str] | None) -> np.ndarray:
         out = np.full(self.batch_size, "", dtype=object)

@@ -64,16 +64,22 @@ class ObservationBuilder:
 
     def build(self, sim) -> dict[str, np.ndarray]:
         """Observations of every slot of ``sim`` (a :class:`recoworld.envs.core.Simulator`); fresh arrays."""
-        obs = self._compiled(sim) if self._compiled_build is not None else self._numpy(sim)
+        if self._compiled_build is not None:
+            return self.with_latent(self._compiled_build(sim.candidates, *self.compiled_inputs(sim)), sim)
+        return self.with_latent(self._numpy(sim), sim)
+
+    def with_latent(self, obs: dict[str, np.ndarray], sim) -> dict[str, np.ndarray]:
+        """``obs`` with the ``latent`` entry when the configuration observes it."""
         if self.config.observe_latent:
             obs["latent"] = sim.users.latent(np.arange(sim.batch_size))
         return obs
 
-    def _compiled(self, sim) -> dict[str, np.ndarray]:
+    def compiled_inputs(self, sim) -> tuple[tuple, tuple, tuple]:
+        """(tables, state, sizes) for :func:`recoworld.kernels.observe.observe`."""
         u = sim.users
         state = (sim.hist_items, sim.hist_watch, sim.hist_ptr, sim.turn, sim.days_since, sim.day, sim.session,
                  u.topic_share, u.pending_type, u.pending_topic)  # fmt: skip
-        return self._compiled_build(sim.candidates, self._tables, state, self._sizes)
+        return self._tables, state, self._sizes
 
     def _numpy(self, sim) -> dict[str, np.ndarray]:
         cands, users = sim.candidates, sim.users

@@ -71,14 +71,14 @@ class Retrieval:
                 self._popular_start, self._uniform_start, catalog.num_items, P_RETRIEVE, P_REFILL,
             )  # fmt: skip
             self._kernel = retrieve.retrieve
-            self._tables = (self._topic_or_empty, self._lookup, tuple(int(x) for x in sizes))
+            self.tables = (self._topic_or_empty, self._lookup, tuple(int(x) for x in sizes))
 
     def __call__(self, streams: Streams, rows: np.ndarray, history: np.ndarray) -> np.ndarray:
         """Candidates (R, C) for ``rows`` given every slot's recently consumed items ``history`` (B, H), in
         which item id ``num_items`` marks an empty slot."""
         if self._kernel is not None:
             out = np.empty((len(rows), self.num_candidates), dtype=np.int64)
-            self._kernel(rows, streams.keys, streams.counter, history, self._tables, out)
+            self._kernel(rows, streams.keys, streams.counter, history, self.tables, out)
             return out
         recent_topics = self._topic_or_empty[history[rows]]
         c, m = self.catalog, self.catalog.num_items

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from recoworld.kernels.jit import jit
+from recoworld.kernels.jit import inline, jit
 
 
 class Observation(NamedTuple):
@@ -31,8 +31,15 @@ def observe(candidates, tables: tuple, state: tuple, sizes: tuple) -> dict[str, 
     types); ``state``: (history items, history watch fraction,
     history pointer, turn, days since last session, day, session, topic share, pending type, pending topic).
     """
-    (b, c), (e, h, g, w) = candidates.shape, sizes
-    arrays = (
+    arrays = allocate(*candidates.shape, sizes)
+    _observe(candidates, tables, state, arrays)
+    return dict(zip(Observation._fields, arrays, strict=True))
+
+
+def allocate(b: int, c: int, sizes: tuple) -> tuple:
+    """Empty observation arrays (an :class:`Observation` as a plain tuple) for ``b`` slots."""
+    e, h, g, w = sizes
+    return (
         np.empty((b, c, e), dtype=np.float32),
         np.empty((b, c), dtype=np.int64),
         np.empty((b, c), dtype=np.float32),
@@ -43,45 +50,49 @@ def observe(candidates, tables: tuple, state: tuple, sizes: tuple) -> dict[str, 
         np.empty((b, 5), dtype=np.float32),
         np.empty((b, w), dtype=np.float32),
     )
-    _observe(candidates, tables, state, arrays)
-    return dict(zip(Observation._fields, arrays, strict=True))
 
 
 @jit
 def _observe(candidates, tables, state, observation):
+    out = Observation(*observation)
+    for r in range(candidates.shape[0]):
+        observe_row(r, candidates[r], tables, state, out)
+
+
+@inline
+def observe_row(r, candidates, tables, state, out):
+    """Fill row ``r`` of ``out`` from slot ``r``'s ``candidates`` and state."""
     embedding, topic, popularity01, context_scale, novelty_share, num_types = tables
     hist_items, hist_watch, hist_ptr, turn, days_since, day, session, share, pending_type, pending_topic = (
         state
     )
-    out = Observation(*observation)
     h = hist_items.shape[1]
-    for r in range(candidates.shape[0]):
-        for k in range(candidates.shape[1]):
-            i = candidates[r, k]
-            g = topic[i]
-            for d in range(embedding.shape[1]):
-                out.candidate_embedding[r, k, d] = embedding[i, d]
-            out.candidate_topic[r, k] = g
-            out.candidate_popularity[r, k] = popularity01[i]
-            out.candidate_novelty[r, k] = share[r, g] < novelty_share
-        for j in range(h):
-            position = (hist_ptr[r] - 1 - j) % h
-            for d in range(embedding.shape[1]):
-                out.history_embedding[r, j, d] = embedding[hist_items[r, position], d]
-            out.history_feedback[r, j] = hist_watch[r, position]
-        for g in range(share.shape[1]):
-            out.topic_histogram[r, g] = share[r, g]
-        context = out.context[r]
-        context[0] = _scaled(turn[r], context_scale[0])
-        context[1] = _scaled(days_since[r], context_scale[1])
-        context[2] = _scaled(day[r], context_scale[2])
-        context[3] = _scaled(session[r], context_scale[3])
-        context[4] = _scaled(turn[r] == 0, context_scale[4])
-        instruction = out.instruction[r]
-        instruction[:] = 0.0
-        instruction[pending_type[r]] = 1.0
-        if pending_topic[r] >= 0:
-            instruction[num_types + pending_topic[r]] = 1.0
+    for k in range(candidates.shape[0]):
+        i = candidates[k]
+        g = topic[i]
+        for d in range(embedding.shape[1]):
+            out.candidate_embedding[r, k, d] = embedding[i, d]
+        out.candidate_topic[r, k] = g
+        out.candidate_popularity[r, k] = popularity01[i]
+        out.candidate_novelty[r, k] = share[r, g] < novelty_share
+    for j in range(h):
+        position = (hist_ptr[r] - 1 - j) % h
+        for d in range(embedding.shape[1]):
+            out.history_embedding[r, j, d] = embedding[hist_items[r, position], d]
+        out.history_feedback[r, j] = hist_watch[r, position]
+    for g in range(share.shape[1]):
+        out.topic_histogram[r, g] = share[r, g]
+    context = out.context[r]
+    context[0] = _scaled(turn[r], context_scale[0])
+    context[1] = _scaled(days_since[r], context_scale[1])
+    context[2] = _scaled(day[r], context_scale[2])
+    context[3] = _scaled(session[r], context_scale[3])
+    context[4] = _scaled(turn[r] == 0, context_scale[4])
+    instruction = out.instruction[r]
+    instruction[:] = 0.0
+    instruction[pending_type[r]] = 1.0
+    if pending_topic[r] >= 0:
+        instruction[num_types + pending_topic[r]] = 1.0
 
 
 @jit

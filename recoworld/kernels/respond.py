@@ -103,8 +103,14 @@ def respond(rows, slate_items, keys, counter, constants: tuple, arrays: tuple) -
     ``constants`` and ``arrays``: :class:`Constants` and :class:`UserArrays` as plain tuples, which numba
     dispatches several times faster than named ones.
     """
-    r, k = slate_items.shape
-    out = Outputs(
+    out = allocate(*slate_items.shape)
+    _respond(rows, slate_items, keys, counter, constants, arrays, tuple(out))
+    return out
+
+
+def allocate(r: int, k: int) -> Outputs:
+    """Empty outputs for ``r`` rows of ``k`` items."""
+    return Outputs(
         clicked=np.empty((r, k), dtype=np.bool_),
         liked=np.empty((r, k), dtype=np.bool_),
         examined=np.empty((r, k), dtype=np.bool_),
@@ -115,25 +121,24 @@ def respond(rows, slate_items, keys, counter, constants: tuple, arrays: tuple) -
         followed=np.empty(r, dtype=np.int8),
         utility=np.empty((r, k)),
     )
-    _respond(rows, slate_items, keys, counter, constants, arrays, tuple(out))
-    return out
 
 
 @jit
 def _respond(rows, slate_items, keys, counter, constants, arrays, outputs):
     c, s, out = Constants(*constants), UserArrays(*arrays), Outputs(*outputs)
-    f = s.rho.shape[1]
-    mass = np.empty((2, f))  # clicked, examined topic mass of the slate
+    mass = np.empty((2, s.rho.shape[1]))
     for j in range(rows.shape[0]):
-        r = rows[j]
-        items = slate_items[j]
-        _utility(r, items, c, s, out.utility[j])
-        clicked_count, examined_count, leave_now = _choose(r, keys[r], counter[r], c, s, out, j)
-        value = _watch(r, items, keys[r], counter[r], c, s, out, j)
-        _slate_mass(items, out.clicked[j], out.examined[j], s.alpha, mass)
-        _update(
-            r, items, clicked_count, examined_count, value, leave_now, keys[r], counter[r], mass, c, s, out, j
-        )
+        respond_row(rows[j], slate_items[j], keys[rows[j]], counter[rows[j]], c, s, out, j, mass)
+
+
+@inline
+def respond_row(r, items, key, counter, c, s, out, j, mass):
+    """Slot ``r`` reviews ``items``; results in row ``j`` of ``out``. ``mass``: (2, topics) scratch."""
+    _utility(r, items, c, s, out.utility[j])
+    clicked_count, examined_count, leave_now = _choose(r, key, counter, c, s, out, j)
+    value = _watch(r, items, key, counter, c, s, out, j)
+    _slate_mass(items, out.clicked[j], out.examined[j], s.alpha, mass)
+    _update(r, items, clicked_count, examined_count, value, leave_now, key, counter, mass, c, s, out, j)
 
 
 @inline

@@ -25,23 +25,28 @@ def draw(rows, keys, counter, recent_items, tables, out):
     ``tables``: (topic_or_empty, lookup, sizes) where ``sizes`` = (topic, popular, random candidates,
     topics, quantiles, popular start, uniform start, items, purpose, refill purpose).
     """
-    topic_or_empty, lookup, sizes = tables
-    nt, npop, nrand, num_topics, quantiles, popular_start, uniform_start, m, purpose, refill = sizes
-    h = recent_items.shape[1]
-    u = np.empty(out.shape[1] + nt)
+    u = np.empty(out.shape[1] + tables[2][0])
     for j in range(rows.shape[0]):
         r = rows[j]
-        fill_uniform(u, stream_base(keys[r], counter[r], purpose))
-        items = out[j]
-        for q in range(nt):  # a likely topic: that of a random recent item, or a random one
-            g = topic_or_empty[recent_items[r, min(int(u[q] * h), h - 1)]]
-            if g < 0:
-                g = min(int(u[q] * h * num_topics) % num_topics, num_topics - 1)
-            items[q] = lookup[int(u[nt + q] * quantiles) + g * quantiles]
-        for q in range(npop):
-            items[nt + q] = lookup[int(u[2 * nt + q] * quantiles) + popular_start]
-        for q in range(nrand):
-            items[nt + npop + q] = lookup[min(int(u[2 * nt + npop + q] * m), m - 1) + uniform_start]
+        draw_row(recent_items[r], keys[r], counter[r], tables, out[j], u)
+
+
+@jit
+def draw_row(recent_items, key, counter, tables, items, u):
+    """One slot's candidates ``items`` (unsorted) given its history ring buffer; ``u``: C + topic scratch."""
+    topic_or_empty, lookup, sizes = tables
+    nt, npop, nrand, num_topics, quantiles, popular_start, uniform_start, m, purpose, refill = sizes
+    h = recent_items.shape[0]
+    fill_uniform(u, stream_base(key, counter, purpose))
+    for q in range(nt):  # a likely topic: that of a random recent item, or a random one
+        g = topic_or_empty[recent_items[min(int(u[q] * h), h - 1)]]
+        if g < 0:
+            g = min(int(u[q] * h * num_topics) % num_topics, num_topics - 1)
+        items[q] = lookup[int(u[nt + q] * quantiles) + g * quantiles]
+    for q in range(npop):
+        items[nt + q] = lookup[int(u[2 * nt + q] * quantiles) + popular_start]
+    for q in range(nrand):
+        items[nt + npop + q] = lookup[min(int(u[2 * nt + npop + q] * m), m - 1) + uniform_start]
 
 
 @jit
@@ -49,7 +54,7 @@ def make_distinct(rows, keys, counter, sizes, out):
     """Retrieval._make_distinct on sorted rows ``out`` of slots ``rows``."""
     m, refill = sizes[7], sizes[9]
     for j in range(rows.shape[0]):
-        _make_distinct(keys[rows[j]], counter[rows[j]], refill, m, out[j])
+        make_distinct_row(keys[rows[j]], counter[rows[j]], refill, m, out[j])
 
 
 @jit
@@ -73,7 +78,7 @@ def _sort(a):
 
 
 @jit
-def _make_distinct(key, counter, refill, m, items):
+def make_distinct_row(key, counter, refill, m, items):
     """Retrieval._make_distinct for one sorted row: redraw repeats from purpose ``refill + round``."""
     for round_ in range(REFILL_ROUNDS):
         if not _has_repeat(items):

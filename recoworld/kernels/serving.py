@@ -19,20 +19,26 @@ def record_history(items, clicked, watch, duration, hist_items, hist_watch, hist
 
 @jit
 def _record_history(items, clicked, watch, duration, hist_items, hist_watch, hist_ptr):
-    h = hist_items.shape[1]
     for r in range(items.shape[0]):
-        count = 0
-        for k in range(items.shape[1]):
-            count += clicked[r, k]
-        j = 0
-        for k in range(items.shape[1]):
-            if clicked[r, k]:
-                if j >= count - h:
-                    position = (hist_ptr[r] + j) % h
-                    hist_items[r, position] = items[r, k]
-                    hist_watch[r, position] = np.float32(watch[r, k] / duration[items[r, k]])
-                j += 1
-        hist_ptr[r] = (hist_ptr[r] + count) % h
+        record_history_row(r, items[r], clicked[r], watch[r], duration, hist_items, hist_watch, hist_ptr)
+
+
+@jit
+def record_history_row(r, items, clicked, watch, duration, hist_items, hist_watch, hist_ptr):
+    """Slot ``r``'s clicked ``items`` into its ring buffer."""
+    h = hist_items.shape[1]
+    count = 0
+    for k in range(items.shape[0]):
+        count += clicked[k]
+    j = 0
+    for k in range(items.shape[0]):
+        if clicked[k]:
+            if j >= count - h:
+                position = (hist_ptr[r] + j) % h
+                hist_items[r, position] = items[k]
+                hist_watch[r, position] = np.float32(watch[k] / duration[items[k]])
+            j += 1
+    hist_ptr[r] = (hist_ptr[r] + count) % h
 
 
 def checked_distinct_slates(slates: np.ndarray, num_candidates: int) -> tuple[np.ndarray, np.ndarray] | None:

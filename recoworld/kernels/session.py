@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from recoworld.kernels.jit import jit
+from recoworld.kernels.jit import inline, jit
 from recoworld.kernels.random import fill_uniform, normal, sigmoid, stream_base, unit
 from recoworld.kernels.respond import Constants, UserArrays
 from recoworld.rng import BETA_UNIFORMS, GAMMA_UNIFORMS
@@ -32,32 +32,42 @@ def _start_session(rows, gap_days, keys, counter, constants, arrays):
     c, s = Constants(*constants), UserArrays(*arrays)
     u = np.empty(BETA_UNIFORMS)
     for j in range(rows.shape[0]):
-        r = rows[j]
-        boredom_keep = math.pow(c.boredom_decay_day, gap_days[j])
-        for g in range(s.boredom.shape[1]):
-            s.boredom[r, g] *= boredom_keep
-        s.fatigue[r] *= math.pow(c.fatigue_decay_day, gap_days[j])
-        s.patience[r] = s.patience_cap[s.population_index[r]]
-        theta = s.novelty_trait[r]
-        fill_uniform(u, stream_base(keys[r], counter[r], P_NOVELTY))
-        nu = beta(c.novelty_kappa * theta, c.novelty_kappa * (1.0 - theta), u)
-        s.novelty[r] = min(max(nu, 1e-6), 1.0 - 1e-6)
+        start_session_row(rows[j], gap_days[j], keys[rows[j]], counter[rows[j]], c, s, u)
 
 
 @jit
 def _end_session(rows, keys, counter, constants, arrays, gap):
     c, s = Constants(*constants), UserArrays(*arrays)
     for j in range(rows.shape[0]):
-        r = rows[j]
-        logit = (
-            c.return_bias
-            + s.return_bias[s.population_index[r]]
-            + c.return_satisfaction * (s.satisfaction[r] - c.expectation)
-            - c.return_fatigue * s.fatigue[r]
-        )
-        daily = min(max(sigmoid(logit), 1e-6), 1.0 - 1e-6)
-        u = unit(stream_base(keys[r], counter[r], P_RETURN), 0)
-        gap[j] = 1 + np.int64(math.floor(math.log(u) / math.log1p(-daily)))
+        gap[j] = end_session_row(rows[j], keys[rows[j]], counter[rows[j]], c, s)
+
+
+@inline
+def start_session_row(r, gap_days, key, counter, c, s, u):
+    """Slot ``r``'s session starts after ``gap_days`` away; ``u``: BETA_UNIFORMS scratch."""
+    boredom_keep = math.pow(c.boredom_decay_day, gap_days)
+    for g in range(s.boredom.shape[1]):
+        s.boredom[r, g] *= boredom_keep
+    s.fatigue[r] *= math.pow(c.fatigue_decay_day, gap_days)
+    s.patience[r] = s.patience_cap[s.population_index[r]]
+    theta = s.novelty_trait[r]
+    fill_uniform(u, stream_base(key, counter, P_NOVELTY))
+    nu = beta(c.novelty_kappa * theta, c.novelty_kappa * (1.0 - theta), u)
+    s.novelty[r] = min(max(nu, 1e-6), 1.0 - 1e-6)
+
+
+@inline
+def end_session_row(r, key, counter, c, s):
+    """Days until slot ``r`` comes back."""
+    logit = (
+        c.return_bias
+        + s.return_bias[s.population_index[r]]
+        + c.return_satisfaction * (s.satisfaction[r] - c.expectation)
+        - c.return_fatigue * s.fatigue[r]
+    )
+    daily = min(max(sigmoid(logit), 1e-6), 1.0 - 1e-6)
+    u = unit(stream_base(key, counter, P_RETURN), 0)
+    return 1 + np.int64(math.floor(math.log(u) / math.log1p(-daily)))
 
 
 @jit

@@ -473,7 +473,12 @@ class _CompiledResponse:
                 f"slate_items: at most {len(m._position_term)} items per row, got {slate_items.shape}"
             )
         streams = m.streams
-        out = self._respond(rows, slate_items, streams.keys, streams.counter, self.constants, self.arrays)
+        return self.feedback(
+            self._respond(rows, slate_items, streams.keys, streams.counter, self.constants, self.arrays)
+        )
+
+    def feedback(self, out) -> Feedback:
+        """The :class:`Feedback` of kernel outputs (:class:`recoworld.kernels.respond.Outputs`)."""
         return Feedback(
             clicked=out.clicked,
             liked=out.liked,
@@ -484,5 +489,5 @@ class _CompiledResponse:
             instruction_topic=out.instruction_topic,
             instruction_followed=out.followed,
             true_utility=out.utility,
-            instruction_text=m.instruction_texts(out.instruction_type, out.instruction_topic),
+            instruction_text=self.model.instruction_texts(out.instruction_type, out.instruction_topic),
         )
