@@ -8,6 +8,7 @@ import pytest
 from envtools import random_slates
 
 from recoworld.envs.vector import RecoWorldVectorEnv
+from recoworld.users.synthetic import SyntheticUserModel
 
 pytest.importorskip("numba")
 
@@ -43,14 +44,21 @@ def assert_same(a, b, where: str) -> None:
             np.testing.assert_array_equal(a, b, err_msg=where)
 
 
+class OtherUserModel(SyntheticUserModel):
+    """Not the synthetic model itself: the simulator runs the compiled pieces one by one, not its fused step."""
+
+
+def assert_same_trajectories(reference: list, compiled: list) -> None:
+    for t, (a, b) in enumerate(zip(reference, compiled, strict=True)):
+        assert_same(a, b, f"step {t}")
+
+
 @pytest.mark.parametrize("choice_model", ["cascade", "mnl"])
 @pytest.mark.parametrize("mode", ["lifetime", "session", "bandit"])
 def test_numba_kernel_matches_numpy_reference(mode, choice_model):
     latent = {"observe_latent": True} if mode == "lifetime" else {}
     reference = trajectory("numpy", mode, choice_model, **latent)
-    compiled = trajectory("numba", mode, choice_model, **latent)
-    for t, (a, b) in enumerate(zip(reference, compiled, strict=True)):
-        assert_same(a, b, f"step {t}")
+    assert_same_trajectories(reference, trajectory("numba", mode, choice_model, **latent))
     infos = [step[4] for step in reference[1:]]
     happened = {key: sum(int(np.sum(info[key])) for info in infos) for key in ("clicked", "liked", "left")}
     happened["instructions"] = sum(int(np.sum(info["instruction_type"] > 0)) for info in infos)
@@ -60,3 +68,25 @@ def test_numba_kernel_matches_numpy_reference(mode, choice_model):
     if mode == "bandit":  # one request per user: too short to grow bored or impatient (to speak or leave)
         del happened["instructions"], happened["judged"], happened["left"]
     assert min(happened.values()) > 0, happened  # the comparison covered every kind of event
+
+
+@pytest.mark.parametrize("mode", ["lifetime", "bandit"])
+def test_compiled_pieces_match_numpy_reference_for_other_user_models(mode):
+    reference = trajectory("numpy", mode, "cascade", user_model=OtherUserModel)
+    env = RecoWorldVectorEnv(2, mode=mode, kernel="numba", user_model=OtherUserModel)
+    assert not env.sim._fused_step
+    assert_same_trajectories(reference, trajectory("numba", mode, "cascade", user_model=OtherUserModel))
+
+
+def test_compiled_deduplication_matches_numpy_and_checks_the_range():
+    from recoworld.envs.slates import deduplicate
+    from recoworld.kernels.serving import checked_distinct_slates
+
+    slates = np.random.default_rng(3).integers(0, 12, size=(500, 10))  # many repeats
+    expected, expected_replaced = deduplicate(slates, 50)
+    distinct, replaced = checked_distinct_slates(slates, 50)
+    np.testing.assert_array_equal(distinct, expected)
+    np.testing.assert_array_equal(replaced, expected_replaced)
+    assert replaced.sum() > 500
+    slates[7, 3] = 50
+    assert checked_distinct_slates(slates, 50) is None
