@@ -45,7 +45,7 @@ def assert_same(a, b, where: str) -> None:
 
 
 class OtherUserModel(SyntheticUserModel):
-    """Not the synthetic model itself: the simulator runs the compiled pieces one by one, not its fused step."""
+    """Not the synthetic model itself: the simulator runs the compiled pieces one by one (no fused step)."""
 
 
 def assert_same_trajectories(reference: list, compiled: list) -> None:
