@@ -1,4 +1,5 @@
-"""Simulator throughput: the native vector env at several batch sizes, the single env, a numpy reference.
+"""Simulator throughput of both backends: the native vector env at several batch sizes, the single env
+(``gym.make``, wrappers included), and a bare numpy reference loop.
 
     python experiments/bench_env.py            # full run (a few minutes)
     python experiments/bench_env.py --smoke    # CI smoke mode (seconds)
@@ -6,7 +7,8 @@
 Every case is timed ``--repeats`` times, the cases interleaved so that a busy spell of a shared machine hits
 them alike. Printed: median user-steps per second over wall-clock time and over this process's CPU time (the
 latter is less disturbed by other jobs on the machine), and each median's ratio to the bare numpy reference
-measured in the same run.
+measured in the same run; also the time of each backend's first step (numba: JIT compilation, or loading its
+on-disk cache). The numba cases are skipped when numba is not installed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 
 import recoworld  # noqa: F401
+from recoworld import kernels
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,8 @@ def random_slates(rng: np.random.Generator, n: int, c: int, k: int, count: int) 
     return [np.argsort(rng.random((n, c)), axis=1)[:, :k] for _ in range(count)]
 
 
-def vector_case(n: int, args: Args) -> Callable[[], Timing]:
-    envs = gym.make_vec("RecoWorld-v0", num_envs=n, vectorization_mode="vector_entry_point")
+def vector_case(n: int, kernel: str, args: Args) -> Callable[[], Timing]:
+    envs = gym.make_vec("RecoWorld-v0", num_envs=n, vectorization_mode="vector_entry_point", kernel=kernel)
     cfg = envs.config
     slates = random_slates(np.random.default_rng(args.seed), n, cfg.num_candidates, cfg.slate_size, 16)
     envs.reset(seed=args.seed)
@@ -84,8 +87,8 @@ def vector_case(n: int, args: Args) -> Callable[[], Timing]:
     return lambda: timed(run)
 
 
-def single_case(args: Args) -> Callable[[], Timing]:
-    env = gym.make("RecoWorld-v0")
+def single_case(kernel: str, args: Args) -> Callable[[], Timing]:
+    env = gym.make("RecoWorld-v0", kernel=kernel)
     cfg = env.unwrapped.config
     slates = random_slates(np.random.default_rng(args.seed), 16, cfg.num_candidates, cfg.slate_size, 1)[0]
     env.reset(seed=args.seed)
@@ -118,12 +121,26 @@ def reference_case(n: int, args: Args, num_items: int = 1000, num_topics: int = 
     return lambda: timed(run)
 
 
+def first_step_seconds(kernel: str) -> float:
+    """Wall time of a new env's reset and first step (numba: JIT compilation or loading the cache)."""
+    start = time.perf_counter()
+    env = gym.make("RecoWorld-v0", kernel=kernel)
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    return time.perf_counter() - start
+
+
 def main() -> None:
     args = parse_args()
-    print("config:", json.dumps(asdict(args)))
+    backends = ["numba", "numpy"] if kernels.numba_available() else ["numpy"]
+    print("config:", json.dumps(asdict(args) | {"backends": backends}))
+    for kernel in reversed(backends):  # numpy first: it builds the (cached) world
+        print(f"first step ({kernel}): {first_step_seconds(kernel):.2f} s")
     reference = f"bare numpy reference N={args.reference_batch}"
-    cases = {f"vector N={n}": vector_case(n, args) for n in args.batch_sizes}
-    cases["single env"] = single_case(args)
+    cases = {}
+    for kernel in backends:
+        cases |= {f"{kernel} vector N={n}": vector_case(n, kernel, args) for n in args.batch_sizes}
+        cases[f"{kernel} single env"] = single_case(kernel, args)
     cases[reference] = reference_case(args.reference_batch, args)
     for case in cases.values():  # warm-up: first-touch allocations, caches
         case()
@@ -133,10 +150,10 @@ def main() -> None:
             timings[name].append(case())
     wall = {name: float(np.median([t.user_steps / t.wall_s for t in ts])) for name, ts in timings.items()}
     cpu = {name: float(np.median([t.user_steps / t.cpu_s for t in ts])) for name, ts in timings.items()}
-    print(f"{'user-steps/s (median)':>32}  {'wall':>11}  {'CPU':>11}  {'wall/ref':>8}  {'CPU/ref':>8}")
+    print(f"{'user-steps/s (median)':>36}  {'wall':>11}  {'CPU':>11}  {'wall/ref':>8}  {'CPU/ref':>8}")
     for name in cases:
         print(
-            f"{name:>32}  {wall[name]:>11,.0f}  {cpu[name]:>11,.0f}"
+            f"{name:>36}  {wall[name]:>11,.0f}  {cpu[name]:>11,.0f}"
             f"  {wall[name] / wall[reference]:>8.2f}  {cpu[name] / cpu[reference]:>8.2f}"
         )
 

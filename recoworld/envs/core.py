@@ -90,6 +90,7 @@ class Simulator:
         self.hist_ptr = np.zeros(b, dtype=np.int64)
         self.candidates = np.zeros((b, config.num_candidates), dtype=np.int64)
         self._row_starts = np.arange(0, b * config.num_candidates, config.num_candidates)[:, None]
+        self._no_texts = np.full(b, "", dtype=object)
         if self._fused_step:
             self._bind_step_kernel()
 
@@ -272,7 +273,7 @@ class Simulator:
         return StepResult(vector[:, REWARD_INDEX[self.config.reward]], terminated, truncated, info)
 
     def _texts(self, texts: list[str] | None) -> np.ndarray:
-        out = np.full(self.batch_size, "", dtype=object)
+        out = self._no_texts.copy()
         if texts is not None:
             out[:] = texts
         return out

@@ -74,19 +74,12 @@ def serve(slates, served, restart, serving: tuple, constants: tuple, arrays: tup
     not yet distinct: for :func:`present`)."""
     b, k = slates.shape
     feedback = respond.allocate(b, k)
+    day, session, turn, return_gap, user_index = np.empty((5, b), dtype=np.int64)
+    ended, terminated, truncated, churned = np.empty((4, b), dtype=np.bool_)
     out = StepOutputs(
-        items=np.empty((b, k), dtype=np.int64),
-        day=np.empty(b, dtype=np.int64),
-        session=np.empty(b, dtype=np.int64),
-        turn=np.empty(b, dtype=np.int64),
-        ended=np.empty(b, dtype=np.bool_),
-        terminated=np.empty(b, dtype=np.bool_),
-        truncated=np.empty(b, dtype=np.bool_),
-        churned=np.empty(b, dtype=np.bool_),
-        return_gap=np.empty(b, dtype=np.int64),
-        user_index=np.empty(b, dtype=np.int64),
-        reward_vector=np.empty((b, 4)),
-    )
+        np.empty((b, k), dtype=np.int64), day, session, turn, ended, terminated, truncated, churned,
+        return_gap, user_index, np.empty((b, 4)),
+    )  # fmt: skip
     candidates = np.empty_like(served)
     _serve(
         slates,
