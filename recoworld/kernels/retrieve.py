@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recoworld.kernels.jit import jit
+from recoworld.kernels.jit import inline, jit
 from recoworld.kernels.random import fill_uniform, stream_base, unit
 
 REFILL_ROUNDS = 6
@@ -31,7 +31,7 @@ def draw(rows, keys, counter, recent_items, tables, out):
         draw_row(recent_items[r], keys[r], counter[r], tables, out[j], u)
 
 
-@jit
+@inline
 def draw_row(recent_items, key, counter, tables, items, u):
     """One slot's candidates ``items`` (unsorted) given its history ring buffer; ``u``: C + topic scratch."""
     topic_or_empty, lookup, sizes = tables
@@ -77,7 +77,7 @@ def _sort(a):
         a[k + 1] = x
 
 
-@jit
+@inline
 def make_distinct_row(key, counter, refill, m, items):
     """Retrieval._make_distinct for one sorted row: redraw repeats from purpose ``refill + round``."""
     for round_ in range(REFILL_ROUNDS):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recoworld.kernels.jit import jit
+from recoworld.kernels.jit import inline, jit
 
 
 def record_history(items, clicked, watch, duration, hist_items, hist_watch, hist_ptr) -> None:
@@ -23,7 +23,7 @@ def _record_history(items, clicked, watch, duration, hist_items, hist_watch, his
         record_history_row(r, items[r], clicked[r], watch[r], duration, hist_items, hist_watch, hist_ptr)
 
 
-@jit
+@inline
 def record_history_row(r, items, clicked, watch, duration, hist_items, hist_watch, hist_ptr):
     """Slot ``r``'s clicked ``items`` into its ring buffer."""
     h = hist_items.shape[1]

@@ -11,7 +11,7 @@ import numpy as np
 
 from recoworld import rng
 from recoworld.kernels import respond
-from recoworld.kernels.jit import jit
+from recoworld.kernels.jit import inline, jit
 from recoworld.kernels.observe import Observation, observe_row
 from recoworld.kernels.observe import allocate as allocate_observation
 from recoworld.kernels.random import splitmix64
@@ -111,14 +111,22 @@ def _serve(slates, served, restart, serving, constants, arrays, retrieval, feedb
     mass = np.empty((2, s.rho.shape[1]))
     u_beta = np.empty(BETA_UNIFORMS)
     u_draw = np.empty(candidates.shape[1] + retrieval[2][0])
-    for r in range(slates.shape[0]):
+    for r in range(slates.shape[0]):  # phase by phase over all slots: each phase's tables stay in cache
         items = out.items[r]
         for k in range(slates.shape[1]):
             items[k] = served[r, slates[r, k]]
         out.day[r], out.session[r], out.turn[r] = sv.day[r], sv.session[r], sv.turn[r]
         respond_row(r, items, sv.keys[r], sv.counter[r], c, s, fb, r, mass)
+    for r in range(slates.shape[0]):
         record_history_row(
-            r, items, fb.clicked[r], fb.watch[r], sv.duration, sv.hist_items, sv.hist_watch, sv.hist_ptr
+            r,
+            out.items[r],
+            fb.clicked[r],
+            fb.watch[r],
+            sv.duration,
+            sv.hist_items,
+            sv.hist_watch,
+            sv.hist_ptr,
         )
         _account(r, sv, c, s, fb, out, u_beta)
         sv.counter[r] += np.uint64(1)
@@ -129,10 +137,11 @@ def _serve(slates, served, restart, serving, constants, arrays, retrieval, feedb
         if restart[r]:
             sv.episode[r] += 1
             _meet_user(r, sv, c, s, u_beta)
+    for r in range(slates.shape[0]):
         draw_row(sv.hist_items[r], sv.keys[r], sv.counter[r], retrieval, candidates[r], u_draw)
 
 
-@jit
+@inline
 def _account(r, sv, c, s, fb, out, u_beta):
     """Turns, the session's end and return, the episode's end and the reward vector of slot ``r``."""
     sv.turn[r] += 1
@@ -171,7 +180,7 @@ def _account(r, sv, c, s, fb, out, u_beta):
     vector[0], vector[1], vector[2], vector[3] = clicks, watched, 1.0, 1.0 if ended and not churned else 0.0
 
 
-@jit
+@inline
 def _new_user(r, sv, c, s, u_beta):
     """Slot ``r`` meets the population member its key and counter name (core.Simulator._new_users)."""
     index = splitmix64(sv.keys[r] ^ sv.user_salt ^ (sv.counter[r] * rng._GOLDEN))
@@ -187,7 +196,7 @@ def _new_user(r, sv, c, s, u_beta):
     start_session_row(r, 0.0, sv.keys[r], sv.counter[r], c, s, u_beta)
 
 
-@jit
+@inline
 def _meet_user(r, sv, c, s, u_beta):
     """Slot ``r`` starts its current episode's user with an empty history (core.Simulator._meet_users)."""
     seed = np.uint64(sv.seed_base[r])
