@@ -27,7 +27,17 @@ def _record(obs, reward, terminated, truncated, info, i=None):
 @pytest.mark.parametrize("num_envs", [1, 7, 64])
 def test_batch_invariance(env_id, num_envs, rng):
     """Sub-env i of make_vec(seed=s) follows gym.make(seed=s + i) exactly, across autoresets too."""
-    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point")
+    _check_batch_invariance(env_id, num_envs, rng, {})
+
+
+@pytest.mark.parametrize("env_id", SYNTHETIC_IDS[:3])
+def test_batch_invariance_of_the_numpy_reference(env_id, rng):
+    """As above for the numpy backend (the default is the compiled one where numba is installed)."""
+    _check_batch_invariance(env_id, 7, rng, {"kernel": "numpy"})
+
+
+def _check_batch_invariance(env_id: str, num_envs: int, rng, kwargs: dict) -> None:
+    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
     obs, _ = envs.reset(seed=100)
     applied = [[] for _ in range(num_envs)]  # (action, record) pairs actually served to each sub-env
     restarting = np.zeros(num_envs, dtype=bool)
@@ -38,7 +48,7 @@ def test_batch_invariance(env_id, num_envs, rng):
             applied[i].append((action[i], _record(obs, reward, terminated, truncated, info, i)))
         restarting = terminated | truncated
     for i in sorted({0, num_envs // 2, num_envs - 1}):
-        env = gym.make(env_id).unwrapped
+        env = gym.make(env_id, **kwargs).unwrapped
         env.reset(seed=100 + i)
         for action, expected in applied[i]:
             obs, reward, terminated, truncated, info = env.step(action)
