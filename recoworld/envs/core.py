@@ -91,6 +91,7 @@ class Simulator:
         self.candidates = np.zeros((b, config.num_candidates), dtype=np.int64)
         self._row_starts = np.arange(0, b * config.num_candidates, config.num_candidates)[:, None]
         self._no_texts = np.full(b, "", dtype=object)
+        self._no_restart = np.zeros(b, dtype=bool)
         if self._fused_step:
             self._bind_step_kernel()
 
@@ -227,8 +228,9 @@ class Simulator:
         self, slates: np.ndarray, replaced: np.ndarray, restart: np.ndarray | None
     ) -> StepResult:
         """:meth:`step` by the compiled kernel (synthetic users); also builds the next observation."""
-        restarting = np.zeros(self.batch_size, dtype=bool)
-        if restart is not None:
+        restarting = self._no_restart  # never written
+        if restart is not None and restart.size:
+            restarting = np.zeros(self.batch_size, dtype=bool)
             restarting[restart] = True
         served, users, tables = self.candidates, self.users._kernel, self.retrieval.tables
         out, raw, candidates = self._serve(
