@@ -226,10 +226,10 @@ def _slate_mass(items, clicked, examined, alpha, mass):
     for k in range(items.shape[0]):
         if examined[k]:
             for g in range(mass.shape[1]):
-                a = alpha[items[k], g]
-                mass[1, g] += a
-                if clicked[k]:
-                    mass[0, g] += a
+                mass[1, g] += alpha[items[k], g]
+        if clicked[k]:  # clicked items are examined
+            for g in range(mass.shape[1]):
+                mass[0, g] += alpha[items[k], g]
 
 
 @inline
