@@ -18,6 +18,7 @@ _MUL2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 _S11, _S16 = np.uint64(11), np.uint64(16)
 _INV53 = 1.0 / 9007199254740992.0  # 2 ** -53
+_EPISODE_OFFSET = np.uint64(0x632BE59BD9B4E019)
 _GAMMA_TRIES = 8
 
 
@@ -43,7 +44,7 @@ def user_key(seed: int | np.ndarray, episode: int | np.ndarray) -> np.ndarray:
     """The stream key of the user met in ``episode`` of the slot reset with ``seed``."""
     s = np.asarray(seed, dtype=np.int64).astype(np.uint64)
     e = np.asarray(episode, dtype=np.int64).astype(np.uint64)
-    return splitmix64(splitmix64(s) ^ (e * _GOLDEN + np.uint64(0x632BE59BD9B4E019)))
+    return splitmix64(splitmix64(s) ^ (e * _GOLDEN + _EPISODE_OFFSET))
 
 
 def to_unit(bits: np.ndarray) -> np.ndarray:

@@ -100,7 +100,7 @@ class Simulator:
         from recoworld.kernels import step
         from recoworld.users.synthetic import novelty_traits
 
-        self._serve, self._present = step.serve, step.present
+        self._step_kernel = step.step
         cfg, p = self.config, self.config.user
         self._serving = tuple(
             step.Serving(
@@ -232,13 +232,12 @@ class Simulator:
         if restart is not None and restart.size:
             restarting = np.zeros(self.batch_size, dtype=bool)
             restarting[restart] = True
-        served, users, tables = self.candidates, self.users._kernel, self.retrieval.tables
-        out, raw, candidates = self._serve(
-            slates, served, restarting, self._serving, users.constants, users.arrays, tables
-        )
-        obs = self._present(candidates, self._serving, tables, *self.observations.compiled_inputs(self))
+        served, users = self.candidates, self.users._kernel
+        out, raw, self.candidates, obs = self._step_kernel(
+            slates, served, restarting, self._serving, users.constants, users.arrays, self.retrieval.tables,
+            self.observations.compiled_inputs(self),
+        )  # fmt: skip
         self._observation = self.observations.with_latent(obs, self)
-        self.candidates = candidates
         outcome = (out.ended, out.terminated, out.truncated, out.churned, out.return_gap, out.user_index)
         before = (out.day, out.session, out.turn)
         return self._result(

@@ -66,7 +66,7 @@ def _has_repeat(items):
 
 
 @jit
-def _sort(a):
+def sort_row(a):
     """Insertion sort in place (fast on a sorted row with a few cells redrawn)."""
     for i in range(1, a.shape[0]):
         x = a[i]
@@ -87,7 +87,7 @@ def make_distinct_row(key, counter, refill, m, items):
         for k in range(items.shape[0] - 1, 0, -1):  # backwards: a replacement does not hide the next repeat
             if items[k] == items[k - 1]:
                 items[k] = min(int(unit(base, k) * m), m - 1)
-        _sort(items)
+        sort_row(items)
     if not _has_repeat(items):
         return
     taken = np.zeros(m, dtype=np.bool_)  # vanishingly rare: keep the distinct items, add the lowest unused
@@ -104,4 +104,4 @@ def make_distinct_row(key, counter, refill, m, items):
         taken[spare] = True
         items[n] = spare
         n += 1
-    _sort(items)
+    sort_row(items)

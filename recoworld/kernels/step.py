@@ -1,7 +1,8 @@
 """The whole request of :meth:`recoworld.envs.core.Simulator.step` compiled, for synthetic users: serve
 the slates, respond, bookkeeping (history, turns, session ends and returns, episode ends, bandit users,
-autoresets), then the next request's candidates and observations. Two calls with numpy's sort between
-them (faster than a compiled sort for candidate rows). The specification is the numpy core."""
+autoresets), then the next request's candidates and observations: one call for a few slots, two with
+numpy's (vectorised) sort of the candidate rows between them for many. The specification is the numpy
+core."""
 
 from __future__ import annotations
 
@@ -16,14 +17,13 @@ from recoworld.kernels.observe import Observation, observe_row
 from recoworld.kernels.observe import allocate as allocate_observation
 from recoworld.kernels.random import splitmix64
 from recoworld.kernels.respond import Constants, Outputs, UserArrays, respond_row
-from recoworld.kernels.retrieve import draw_row, make_distinct_row
+from recoworld.kernels.retrieve import draw_row, make_distinct_row, sort_row
 from recoworld.kernels.serving import record_history_row
 from recoworld.kernels.session import end_session_row, start_session_row
 from recoworld.rng import BETA_UNIFORMS
 from recoworld.users.base import INSTRUCTION_NONE
 
-LIFETIME, SESSION, BANDIT = 0, 1, 2
-_KEY_OFFSET = np.uint64(0x632BE59BD9B4E019)  # rng.user_key's
+LIFETIME, SESSION, BANDIT = 0, 1, 2  # positions in recoworld.envs.core.MODES
 
 
 class Serving(NamedTuple):
@@ -68,10 +68,17 @@ class StepOutputs(NamedTuple):
     reward_vector: np.ndarray
 
 
-def serve(slates, served, restart, serving: tuple, constants: tuple, arrays: tuple, retrieval: tuple):
+ONE_CALL_ROWS = 16  # below this many slots one kernel call also sorts and presents (saves a dispatch)
+
+
+def step(
+    slates, served, restart, serving: tuple, constants: tuple, arrays: tuple, retrieval: tuple, observing
+):
     """Serve ``slates`` (B, K) of the candidates ``served`` to every slot; ``restart``: (B,) bool, slots whose
-    next episode starts after this step. Returns (StepOutputs, respond.Outputs, next candidates drawn, sorted,
-    not yet distinct: for :func:`present`)."""
+    next episode starts after this step; ``observing``: (tables, state, sizes) of kernels.observe.
+
+    Returns (StepOutputs, respond.Outputs, the next request's candidates, its observations as a dict).
+    """
     b, k = slates.shape
     feedback = respond.allocate(b, k)
     day, session, turn, return_gap, user_index = np.empty((5, b), dtype=np.int64)
@@ -81,31 +88,22 @@ def serve(slates, served, restart, serving: tuple, constants: tuple, arrays: tup
         return_gap, user_index, np.empty((b, 4)),
     )  # fmt: skip
     candidates = np.empty_like(served)
-    _serve(
-        slates,
-        served,
-        restart,
-        serving,
-        constants,
-        arrays,
-        retrieval,
-        tuple(feedback),
-        tuple(out),
-        candidates,
-    )
-    candidates.sort(axis=1)
-    return out, feedback, candidates
-
-
-def present(candidates, serving: tuple, retrieval: tuple, observation: tuple, state: tuple, sizes: tuple):
-    """Make the sorted ``candidates`` distinct (in place) and build every slot's observation (a dict)."""
-    arrays = allocate_observation(*candidates.shape, sizes)
-    _present(candidates, serving, retrieval[2], observation, state, arrays)
-    return dict(zip(Observation._fields, arrays, strict=True))
+    tables, state, sizes = observing
+    obs = allocate_observation(b, served.shape[1], sizes)
+    one_call = b < ONE_CALL_ROWS
+    _serve(slates, served, restart, serving, constants, arrays, retrieval, tuple(feedback), tuple(out),
+           candidates, one_call, tables, state, obs)  # fmt: skip
+    if not one_call:
+        candidates.sort(axis=1)  # numpy's vectorised sort beats a compiled one on many rows
+        _present(candidates, serving, retrieval[2], tables, state, obs)
+    return out, feedback, candidates, dict(zip(Observation._fields, obs, strict=True))
 
 
 @jit
-def _serve(slates, served, restart, serving, constants, arrays, retrieval, feedback, outputs, candidates):
+def _serve(
+    slates, served, restart, serving, constants, arrays, retrieval, feedback, outputs, candidates, present,
+    tables, state, obs,
+):  # fmt: skip
     sv, c, s = Serving(*serving), Constants(*constants), UserArrays(*arrays)
     fb, out = Outputs(*feedback), StepOutputs(*outputs)
     mass = np.empty((2, s.rho.shape[1]))
@@ -139,6 +137,10 @@ def _serve(slates, served, restart, serving, constants, arrays, retrieval, feedb
             _meet_user(r, sv, c, s, u_beta)
     for r in range(slates.shape[0]):
         draw_row(sv.hist_items[r], sv.keys[r], sv.counter[r], retrieval, candidates[r], u_draw)
+    if present:
+        for r in range(slates.shape[0]):
+            sort_row(candidates[r])
+        _present_rows(candidates, serving, retrieval[2], tables, state, obs)
 
 
 @inline
@@ -200,7 +202,7 @@ def _new_user(r, sv, c, s, u_beta):
 def _meet_user(r, sv, c, s, u_beta):
     """Slot ``r`` starts its current episode's user with an empty history (core.Simulator._meet_users)."""
     seed = np.uint64(sv.seed_base[r])
-    sv.keys[r] = splitmix64(splitmix64(seed) ^ (np.uint64(sv.episode[r]) * rng._GOLDEN + _KEY_OFFSET))
+    sv.keys[r] = splitmix64(splitmix64(seed) ^ (np.uint64(sv.episode[r]) * rng._GOLDEN + rng._EPISODE_OFFSET))
     sv.counter[r] = 0
     _new_user(r, sv, c, s, u_beta)
     sv.day[r] = sv.session[r] = sv.turn[r] = sv.days_since[r] = sv.requests[r] = sv.hist_ptr[r] = 0
@@ -209,9 +211,15 @@ def _meet_user(r, sv, c, s, u_beta):
 
 
 @jit
-def _present(candidates, serving, sizes, observation, state, arrays):
+def _present(candidates, serving, sizes, tables, state, arrays):
+    _present_rows(candidates, serving, sizes, tables, state, arrays)
+
+
+@inline
+def _present_rows(candidates, serving, sizes, tables, state, arrays):
+    """Make the sorted ``candidates`` distinct and fill the observation ``arrays``."""
     sv, obs = Serving(*serving), Observation(*arrays)
     m, refill = sizes[7], sizes[9]
     for r in range(candidates.shape[0]):
         make_distinct_row(sv.keys[r], sv.counter[r], refill, m, candidates[r])
-        observe_row(r, candidates[r], observation, state, obs)
+        observe_row(r, candidates[r], tables, state, obs)

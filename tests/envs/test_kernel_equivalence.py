@@ -15,12 +15,12 @@ pytest.importorskip("numba")
 STEPS, NUM_ENVS = 300, 64
 
 
-def trajectory(kernel: str, mode: str, choice_model: str, **overrides) -> list:
-    env = RecoWorldVectorEnv(NUM_ENVS, mode=mode, kernel=kernel, choice_model=choice_model, **overrides)
+def trajectory(kernel: str, mode: str, choice_model: str, num_envs: int = NUM_ENVS, **overrides) -> list:
+    env = RecoWorldVectorEnv(num_envs, mode=mode, kernel=kernel, choice_model=choice_model, **overrides)
     rng = np.random.default_rng(7)
     steps = [env.reset(seed=11)]
     for t in range(STEPS):
-        slates = random_slates(rng, NUM_ENVS)
+        slates = random_slates(rng, num_envs)
         if t % 5 == 0:
             slates[:, 4] = slates[:, 2]  # repeats, to be de-duplicated
         steps.append(env.step(slates))
@@ -68,6 +68,13 @@ def test_numba_kernel_matches_numpy_reference(mode, choice_model):
     if mode == "bandit":  # one request per user: too short to grow bored or impatient (to speak or leave)
         del happened["instructions"], happened["judged"], happened["left"]
     assert min(happened.values()) > 0, happened  # the comparison covered every kind of event
+
+
+@pytest.mark.parametrize(("mode", "choice_model"), [("lifetime", "cascade"), ("session", "mnl")])
+def test_numba_kernel_matches_numpy_reference_on_small_batches(mode, choice_model):
+    """A few slots take the kernel's one-call path (candidates sorted in the kernel)."""
+    reference = trajectory("numpy", mode, choice_model, num_envs=3)
+    assert_same_trajectories(reference, trajectory("numba", mode, choice_model, num_envs=3))
 
 
 @pytest.mark.parametrize("mode", ["lifetime", "bandit"])
