@@ -101,6 +101,7 @@ class Simulator:
         from recoworld.users.synthetic import novelty_traits
 
         self._step_kernel = step.step
+        self._observing = self.observations.compiled_inputs(self)  # (tables, state, sizes): arrays in place
         cfg, p = self.config, self.config.user
         self._serving = tuple(
             step.Serving(
@@ -235,7 +236,7 @@ class Simulator:
         served, users = self.candidates, self.users._kernel
         out, raw, self.candidates, obs = self._step_kernel(
             slates, served, restarting, self._serving, users.constants, users.arrays, self.retrieval.tables,
-            self.observations.compiled_inputs(self),
+            self._observing,
         )  # fmt: skip
         self._observation = self.observations.with_latent(obs, self)
         outcome = (out.ended, out.terminated, out.truncated, out.churned, out.return_gap, out.user_index)
