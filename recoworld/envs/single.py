@@ -127,8 +127,10 @@ class RecoWorldEnv(_SingleUserEnv):
     ``gym.make("RecoWorld-v0", config=WorldConfig(...), **overrides)`` where overrides are fields of
     :class:`recoworld.config.WorldConfig` or :class:`recoworld.config.UserConfig` (e.g. ``slate_size=5``,
     ``choice_model="mnl"``, ``reward="clicks"``, ``observe_latent=True``, ``novelty_kappa=0.5``);
-    ``user_model`` injects another user model (the LLM user). ``gym.make_vec("RecoWorld-v0", num_envs=N,
-    vectorization_mode="vector_entry_point")`` gives the native batched environment.
+    ``user_model`` injects another user model (the LLM user); ``kernel="auto" | "numba" | "numpy"`` picks the
+    compiled or the reference computation of the same model (docs/performance.md).
+    ``gym.make_vec("RecoWorld-v0", num_envs=N, vectorization_mode="vector_entry_point")`` gives the native
+    batched environment.
 
     ## Version History
     * v0: initial version.
