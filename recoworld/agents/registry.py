@@ -123,9 +123,12 @@ def ground_truth_utility(env: Any) -> Callable | None:
 
     def utility_fn(observation: Any) -> np.ndarray:
         utility = np.atleast_2d(found.candidate_utility())
-        n = np.shape(observation["candidate_topic"])[0] if np.ndim(observation["candidate_topic"]) == 2 else 1
+        topics = observation["candidate_topic"]
+        n = np.shape(topics)[0] if np.ndim(topics) == 2 else 1
         if n != utility.shape[0]:
-            raise ValueError(f"observation batch {n} does not match the environment's {utility.shape[0]} users")
+            raise ValueError(
+                f"observation batch {n} does not match the environment's {utility.shape[0]} users"
+            )
         return utility
 
     return utility_fn
