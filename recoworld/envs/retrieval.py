@@ -71,7 +71,10 @@ class Retrieval:
                 self._popular_start, self._uniform_start, catalog.num_items, P_RETRIEVE, P_REFILL,
             )  # fmt: skip
             self._kernel = retrieve.retrieve
-            self.tables = (self._topic_or_empty, self._lookup, tuple(int(x) for x in sizes))
+            # item ids in the narrowest integer type: the kernel's random gathers from the lookup then stay in
+            # the CPU cache (int16: 82 kB instead of 680 kB in the default world; measured 6-10% per step)
+            ids = np.int16 if catalog.num_items < 2**15 else np.int32
+            self.tables = (self._topic_or_empty, self._lookup.astype(ids), tuple(int(x) for x in sizes))
 
     def __call__(self, streams: Streams, rows: np.ndarray, history: np.ndarray) -> np.ndarray:
         """Candidates (R, C) for ``rows`` given every slot's recently consumed items ``history`` (B, H), in
