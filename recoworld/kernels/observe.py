@@ -54,45 +54,45 @@ def allocate(b: int, c: int, sizes: tuple) -> tuple:
 
 @jit
 def _observe(candidates, tables, state, observation):
-    out = Observation(*observation)
-    for r in range(candidates.shape[0]):
-        observe_row(r, candidates[r], tables, state, out)
+    observe_rows(candidates, tables, state, Observation(*observation))
 
 
 @inline
-def observe_row(r, candidates, tables, state, out):
-    """Fill row ``r`` of ``out`` from slot ``r``'s ``candidates`` and state."""
+def observe_rows(candidates, tables, state, out):
+    """Fill every row of ``out`` from the slots' ``candidates`` (B, C) and state. The tables are unpacked
+    once for all rows: unpacked per row, each array costs an atomic reference-count increment and
+    decrement."""
     embedding, topic, popularity01, context_scale, novelty_share, num_types = tables
     hist_items, hist_watch, hist_ptr, turn, days_since, day, session, share, pending_type, pending_topic = (
         state
     )
     h = hist_items.shape[1]
-    for k in range(candidates.shape[0]):
-        i = candidates[k]
-        g = topic[i]
-        for d in range(embedding.shape[1]):
-            out.candidate_embedding[r, k, d] = embedding[i, d]
-        out.candidate_topic[r, k] = g
-        out.candidate_popularity[r, k] = popularity01[i]
-        out.candidate_novelty[r, k] = share[r, g] < novelty_share
-    for j in range(h):
-        position = (hist_ptr[r] - 1 - j) % h
-        for d in range(embedding.shape[1]):
-            out.history_embedding[r, j, d] = embedding[hist_items[r, position], d]
-        out.history_feedback[r, j] = hist_watch[r, position]
-    for g in range(share.shape[1]):
-        out.topic_histogram[r, g] = share[r, g]
-    context = out.context[r]
-    context[0] = _scaled(turn[r], context_scale[0])
-    context[1] = _scaled(days_since[r], context_scale[1])
-    context[2] = _scaled(day[r], context_scale[2])
-    context[3] = _scaled(session[r], context_scale[3])
-    context[4] = _scaled(turn[r] == 0, context_scale[4])
-    instruction = out.instruction[r]
-    instruction[:] = 0.0
-    instruction[pending_type[r]] = 1.0
-    if pending_topic[r] >= 0:
-        instruction[num_types + pending_topic[r]] = 1.0
+    for r in range(candidates.shape[0]):
+        for k in range(candidates.shape[1]):
+            i = candidates[r, k]
+            g = topic[i]
+            for d in range(embedding.shape[1]):
+                out.candidate_embedding[r, k, d] = embedding[i, d]
+            out.candidate_topic[r, k] = g
+            out.candidate_popularity[r, k] = popularity01[i]
+            out.candidate_novelty[r, k] = share[r, g] < novelty_share
+        for j in range(h):
+            position = (hist_ptr[r] - 1 - j) % h
+            for d in range(embedding.shape[1]):
+                out.history_embedding[r, j, d] = embedding[hist_items[r, position], d]
+            out.history_feedback[r, j] = hist_watch[r, position]
+        for g in range(share.shape[1]):
+            out.topic_histogram[r, g] = share[r, g]
+        out.context[r, 0] = _scaled(turn[r], context_scale[0])
+        out.context[r, 1] = _scaled(days_since[r], context_scale[1])
+        out.context[r, 2] = _scaled(day[r], context_scale[2])
+        out.context[r, 3] = _scaled(session[r], context_scale[3])
+        out.context[r, 4] = _scaled(turn[r] == 0, context_scale[4])
+        for w in range(out.instruction.shape[1]):
+            out.instruction[r, w] = 0.0
+        out.instruction[r, pending_type[r]] = 1.0
+        if pending_topic[r] >= 0:
+            out.instruction[r, num_types + pending_topic[r]] = 1.0
 
 
 @jit

@@ -13,7 +13,7 @@ import numpy as np
 from recoworld import rng
 from recoworld.kernels import respond
 from recoworld.kernels.jit import inline, jit
-from recoworld.kernels.observe import Observation, observe_row
+from recoworld.kernels.observe import Observation, observe_rows
 from recoworld.kernels.observe import allocate as allocate_observation
 from recoworld.kernels.random import splitmix64
 from recoworld.kernels.respond import Constants, Outputs, UserArrays, respond_row
@@ -222,4 +222,4 @@ def _present_rows(candidates, serving, sizes, tables, state, arrays):
     m, refill = sizes[7], sizes[9]
     for r in range(candidates.shape[0]):
         make_distinct_row(sv.keys[r], sv.counter[r], refill, m, candidates[r])
-        observe_row(r, candidates[r], tables, state, obs)
+    observe_rows(candidates, tables, state, obs)
