@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recoworld import kernels, rng
+from recoworld.arrays import take_rows
 from recoworld.config import WorldConfig
 from recoworld.envs.observation import ObservationBuilder, observation_space
 from recoworld.envs.retrieval import Retrieval
@@ -89,7 +90,6 @@ class Simulator:
         self.hist_watch = np.zeros((b, h), dtype=np.float32)
         self.hist_ptr = np.zeros(b, dtype=np.int64)
         self.candidates = np.zeros((b, config.num_candidates), dtype=np.int64)
-        self._row_starts = np.arange(0, b * config.num_candidates, config.num_candidates)[:, None]
         self._no_texts = np.full(b, "", dtype=object)
         self._no_restart = np.zeros(b, dtype=bool)
         if self._fused_step:
@@ -179,7 +179,7 @@ class Simulator:
             return self._compiled_step(slates, replaced, restart)
         cfg, rows = self.config, self.rows
         served = self.candidates
-        items = np.take(served, slates + self._row_starts)  # served[r, slates[r, k]]
+        items = take_rows(served, slates)
         day, session, turn = self.day.copy(), self.session.copy(), self.turn.copy()
         fb = self.users.respond(rows, items)
         self._record_history(items, fb.clicked, fb.watch_minutes)

@@ -9,13 +9,6 @@ class InvalidActionError(ValueError):
     """The action is not a valid slate; the environment's state is unchanged and it can step again."""
 
 
-def validate_slates(action, batch_size: int, slate_size: int, num_candidates: int) -> np.ndarray:
-    """``action`` as an int64 array (batch_size, slate_size), or :class:`InvalidActionError`."""
-    a = as_slates(action, batch_size, slate_size)
-    check_range(a, num_candidates)
-    return a
-
-
 def as_slates(action, batch_size: int, slate_size: int) -> np.ndarray:
     """``action`` as an int64 array (batch_size, slate_size), indices not range-checked; or
     :class:`InvalidActionError`."""
