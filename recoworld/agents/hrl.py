@@ -367,10 +367,11 @@ class HRLAgent(BaseRecommender):
         novel_slots = probe_slots(k, self.probe_share)
         m = int(novel_slots.sum())
         nov = np.asarray(obs["candidate_novelty"], dtype=bool)[rows]
-        rows = rows[(nov.sum(axis=1) >= m) & ((~nov).sum(axis=1) >= k - m)]
+        enough = (nov.sum(axis=1) >= m) & ((~nov).sum(axis=1) >= k - m)
+        rows, nov = rows[enough], nov[enough]
         if rows.size == 0:
             return
-        nov, rel = np.asarray(obs["candidate_novelty"], dtype=bool)[rows], rel[rows]
+        rel = rel[rows]
         topics = np.asarray(obs["candidate_topic"])[rows]
         novel = diversified_top_k(np.where(nov, rel, -np.inf), topics, m, self.diversity)
         familiar = diversified_top_k(np.where(nov, -np.inf, rel), topics, k - m, self.diversity)
