@@ -104,7 +104,8 @@ def respond(rows, slate_items, keys, counter, constants: tuple, arrays: tuple) -
     dispatches several times faster than named ones.
     """
     out = allocate(*slate_items.shape)
-    _respond(rows, slate_items, keys, counter, constants, arrays, tuple(out))
+    mass = np.empty((2, arrays[1].shape[1]))  # scratch: topic mass of the clicked and examined items
+    _respond(rows, slate_items, keys, counter, constants, arrays, tuple(out), mass)
     return out
 
 
@@ -124,9 +125,8 @@ def allocate(r: int, k: int) -> Outputs:
 
 
 @jit
-def _respond(rows, slate_items, keys, counter, constants, arrays, outputs):
+def _respond(rows, slate_items, keys, counter, constants, arrays, outputs, mass):
     c, s, out = Constants(*constants), UserArrays(*arrays), Outputs(*outputs)
-    mass = np.empty((2, s.rho.shape[1]))
     for j in range(rows.shape[0]):
         respond_row(rows[j], slate_items[j], keys[rows[j]], counter[rows[j]], c, s, out, j, mass)
 

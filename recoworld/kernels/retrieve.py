@@ -13,19 +13,19 @@ REFILL_ROUNDS = 6
 def retrieve(rows, keys, counter, recent_items, tables, out):
     """Distinct candidates ``out`` (R, C), sorted, for ``rows``; ``recent_items``: the slots' history ring
     buffers (B, H). ``tables``: as :func:`draw`."""
-    draw(rows, keys, counter, recent_items, tables, out)
+    u = np.empty(out.shape[1] + tables[2][0])  # scratch: a row's uniforms
+    draw(rows, keys, counter, recent_items, tables, out, u)
     out.sort(axis=1)  # numpy's vectorised sort beats a compiled loop on short rows
     make_distinct(rows, keys, counter, tables[2], out)
 
 
 @jit
-def draw(rows, keys, counter, recent_items, tables, out):
-    """Candidates ``out`` (R, C) for ``rows``, unsorted, with repeats.
+def draw(rows, keys, counter, recent_items, tables, out, u):
+    """Candidates ``out`` (R, C) for ``rows``, unsorted, with repeats; ``u``: C + topic candidates scratch.
 
     ``tables``: (topic_or_empty, lookup, sizes) where ``sizes`` = (topic, popular, random candidates,
     topics, quantiles, popular start, uniform start, items, purpose, refill purpose).
     """
-    u = np.empty(out.shape[1] + tables[2][0])
     for j in range(rows.shape[0]):
         r = rows[j]
         draw_row(recent_items[r], keys[r], counter[r], tables, out[j], u)
@@ -88,20 +88,24 @@ def make_distinct_row(key, counter, refill, m, items):
             if items[k] == items[k - 1]:
                 items[k] = min(int(unit(base, k) * m), m - 1)
         sort_row(items)
-    if not _has_repeat(items):
-        return
-    taken = np.zeros(m, dtype=np.bool_)  # vanishingly rare: keep the distinct items, add the lowest unused
-    for i in items:
-        taken[i] = True
-    n, spare = 0, 0
-    for i in range(m):
-        if taken[i]:
-            items[n] = i
-            n += 1
+    if _has_repeat(items):  # vanishingly rare: keep the distinct items, add the lowest unused
+        _fill_lowest_unused(items)
+
+
+@jit
+def _fill_lowest_unused(items):
+    """Sorted ``items`` made distinct: its distinct values and, for the repeats, the lowest unused values."""
+    kept = 1
+    for k in range(1, items.shape[0]):
+        if items[k] != items[kept - 1]:
+            items[kept] = items[k]
+            kept += 1
+    n, j, spare = kept, 0, 0
     while n < items.shape[0]:
-        while taken[spare]:
-            spare += 1
-        taken[spare] = True
-        items[n] = spare
-        n += 1
+        while j < kept and items[j] < spare:
+            j += 1
+        if j >= kept or items[j] != spare:
+            items[n] = spare
+            n += 1
+        spare += 1
     sort_row(items)

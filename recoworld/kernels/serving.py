@@ -46,15 +46,16 @@ def checked_distinct_slates(slates: np.ndarray, num_candidates: int) -> tuple[np
     index lies outside [0, num_candidates) (for slates.check_range to report)."""
     out = np.empty_like(slates)
     replaced = np.empty(slates.shape[0], dtype=np.int64)
-    if not _distinct_slates(slates, num_candidates, out, replaced):
+    used = np.zeros(num_candidates, dtype=np.bool_)  # in the slate, or given as a replacement
+    seen = np.zeros(num_candidates, dtype=np.bool_)  # kept at an earlier position
+    if not _distinct_slates(slates, out, replaced, used, seen):
         return None
     return out, replaced
 
 
 @jit
-def _distinct_slates(slates, num_candidates, out, replaced):
-    used = np.zeros(num_candidates, dtype=np.bool_)  # in the slate, or given as a replacement
-    seen = np.zeros(num_candidates, dtype=np.bool_)  # kept at an earlier position
+def _distinct_slates(slates, out, replaced, used, seen):
+    num_candidates = used.shape[0]
     for r in range(slates.shape[0]):
         for k in range(slates.shape[1]):
             if not 0 <= slates[r, k] < num_candidates:

@@ -17,7 +17,8 @@ from recoworld.users.synthetic import P_NOVELTY, P_RETURN
 
 def start_session(rows, gap_days, keys, counter, constants: tuple, arrays: tuple) -> None:
     """Sessions start for ``rows`` after ``gap_days`` away (``constants``, ``arrays``: as kernels.respond)."""
-    _start_session(rows, np.asarray(gap_days, dtype=np.float64), keys, counter, constants, arrays)
+    u = np.empty(BETA_UNIFORMS)  # scratch
+    _start_session(rows, np.asarray(gap_days, dtype=np.float64), keys, counter, constants, arrays, u)
 
 
 def end_session(rows, keys, counter, constants: tuple, arrays: tuple) -> np.ndarray:
@@ -28,9 +29,8 @@ def end_session(rows, keys, counter, constants: tuple, arrays: tuple) -> np.ndar
 
 
 @jit
-def _start_session(rows, gap_days, keys, counter, constants, arrays):
+def _start_session(rows, gap_days, keys, counter, constants, arrays, u):
     c, s = Constants(*constants), UserArrays(*arrays)
-    u = np.empty(BETA_UNIFORMS)
     for j in range(rows.shape[0]):
         start_session_row(rows[j], gap_days[j], keys[rows[j]], counter[rows[j]], c, s, u)
 

@@ -91,8 +91,13 @@ def step(
     tables, state, sizes = observing
     obs = allocate_observation(b, served.shape[1], sizes)
     one_call = b < ONE_CALL_ROWS
+    scratch = (
+        np.empty((2, arrays[1].shape[1])),  # topic mass of a slate's clicked and examined items
+        np.empty(BETA_UNIFORMS),  # a session start's uniforms
+        np.empty(served.shape[1] + retrieval[2][0]),  # a retrieval's uniforms
+    )
     _serve(slates, served, restart, serving, constants, arrays, retrieval, tuple(feedback), tuple(out),
-           candidates, one_call, tables, state, obs)  # fmt: skip
+           candidates, one_call, tables, state, obs, scratch)  # fmt: skip
     if not one_call:
         candidates.sort(axis=1)  # numpy's vectorised sort beats a compiled one on many rows
         _present(candidates, serving, retrieval[2], tables, state, obs)
@@ -102,13 +107,11 @@ def step(
 @jit
 def _serve(
     slates, served, restart, serving, constants, arrays, retrieval, feedback, outputs, candidates, present,
-    tables, state, obs,
+    tables, state, obs, scratch,
 ):  # fmt: skip
     sv, c, s = Serving(*serving), Constants(*constants), UserArrays(*arrays)
     fb, out = Outputs(*feedback), StepOutputs(*outputs)
-    mass = np.empty((2, s.rho.shape[1]))
-    u_beta = np.empty(BETA_UNIFORMS)
-    u_draw = np.empty(candidates.shape[1] + retrieval[2][0])
+    mass, u_beta, u_draw = scratch
     for r in range(slates.shape[0]):  # phase by phase over all slots: each phase's tables stay in cache
         items = out.items[r]
         for k in range(slates.shape[1]):
@@ -188,7 +191,8 @@ def _new_user(r, sv, c, s, u_beta):
     index = splitmix64(sv.keys[r] ^ sv.user_salt ^ (sv.counter[r] * rng._GOLDEN))
     member = np.int64(index % np.uint64(sv.novelty_traits.shape[0]))
     s.population_index[r] = member
-    s.rho[r] = sv.world_rho[member]
+    for g in range(s.rho.shape[1]):
+        s.rho[r, g] = sv.world_rho[member, g]
     s.boredom[r] = 0.0
     s.topic_share[r] = 0.0
     s.fatigue[r] = 0.0

@@ -97,3 +97,17 @@ def test_compiled_deduplication_matches_numpy_and_checks_the_range():
     assert replaced.sum() > 500
     slates[7, 3] = 50
     assert checked_distinct_slates(slates, 50) is None
+
+
+def test_compiled_last_resort_keeps_the_distinct_items_and_adds_the_lowest_unused():
+    """The retrieval's fallback after its redraw rounds (Retrieval._make_distinct's last loop)."""
+    from recoworld.kernels.retrieve import _fill_lowest_unused
+
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        row = np.sort(rng.integers(0, 30, size=rng.integers(2, 20)))
+        unique = np.unique(row)
+        spare = np.setdiff1d(np.arange(100), unique)[: row.size - unique.size]
+        expected = np.sort(np.concatenate([unique, spare]))
+        _fill_lowest_unused(row)
+        np.testing.assert_array_equal(row, expected)
