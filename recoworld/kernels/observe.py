@@ -59,27 +59,25 @@ def _observe(candidates, tables, state, observation):
 
 @inline
 def observe_rows(candidates, tables, state, out):
-    """Fill every row of ``out`` from the slots' ``candidates`` (B, C) and state. The tables are unpacked
-    once for all rows: unpacked per row, each array costs an atomic reference-count increment and
-    decrement."""
+    """Fill every row of ``out`` from the slots' ``candidates`` (B, C) and state. Item and topic indices are
+    made unsigned (no negative-index wrap-around to compute) and rows copied through views."""
     embedding, topic, popularity01, context_scale, novelty_share, num_types = tables
     hist_items, hist_watch, hist_ptr, turn, days_since, day, session, share, pending_type, pending_topic = (
         state
     )
-    h = hist_items.shape[1]
+    h, e = hist_items.shape[1], embedding.shape[1]
     for r in range(candidates.shape[0]):
         for k in range(candidates.shape[1]):
-            i = candidates[r, k]
-            g = topic[i]
-            for d in range(embedding.shape[1]):
-                out.candidate_embedding[r, k, d] = embedding[i, d]
+            i = np.uint64(candidates[r, k])
+            g = np.uint64(topic[i])
+            _copy(embedding[i], out.candidate_embedding[r, k], e)
             out.candidate_topic[r, k] = g
             out.candidate_popularity[r, k] = popularity01[i]
             out.candidate_novelty[r, k] = share[r, g] < novelty_share
+        newest = hist_ptr[r] - 1 + h  # the ring buffer read backwards from its newest entry
         for j in range(h):
-            position = (hist_ptr[r] - 1 - j) % h
-            for d in range(embedding.shape[1]):
-                out.history_embedding[r, j, d] = embedding[hist_items[r, position], d]
+            position = np.uint64((newest - j) % h)
+            _copy(embedding[np.uint64(hist_items[r, position])], out.history_embedding[r, j], e)
             out.history_feedback[r, j] = hist_watch[r, position]
         for g in range(share.shape[1]):
             out.topic_histogram[r, g] = share[r, g]
@@ -93,6 +91,13 @@ def observe_rows(candidates, tables, state, out):
         out.instruction[r, pending_type[r]] = 1.0
         if pending_topic[r] >= 0:
             out.instruction[r, num_types + pending_topic[r]] = 1.0
+
+
+@inline
+def _copy(source, target, size):
+    """``target[:size] = source[:size]`` by elements (a slice assignment would need numba's runtime)."""
+    for d in range(size):
+        target[d] = source[d]
 
 
 @jit
