@@ -16,7 +16,7 @@ def retrieve(rows, keys, counter, recent_items, tables, out):
     u = np.empty(out.shape[1] + tables[2][0])  # scratch: a row's uniforms
     draw(rows, keys, counter, recent_items, tables, out, u)
     out.sort(axis=1)  # numpy's vectorised sort beats a compiled loop on short rows
-    make_distinct(rows, keys, counter, tables[2], out)
+    make_distinct(rows, keys, counter, tables[2], out, np.empty(out.shape[1], dtype=np.int64))
 
 
 @jit
@@ -50,11 +50,11 @@ def draw_row(recent_items, key, counter, tables, items, u):
 
 
 @jit
-def make_distinct(rows, keys, counter, sizes, out):
-    """Retrieval._make_distinct on sorted rows ``out`` of slots ``rows``."""
+def make_distinct(rows, keys, counter, sizes, out, fresh):
+    """Retrieval._make_distinct on sorted rows ``out`` of slots ``rows``; ``fresh``: (C,) int64 scratch."""
     m, refill = sizes[7], sizes[9]
     for j in range(rows.shape[0]):
-        make_distinct_row(keys[rows[j]], counter[rows[j]], refill, m, out[j])
+        make_distinct_row(keys[rows[j]], counter[rows[j]], refill, m, out[j], fresh)
 
 
 @jit
@@ -78,16 +78,38 @@ def sort_row(a):
 
 
 @inline
-def make_distinct_row(key, counter, refill, m, items):
-    """Retrieval._make_distinct for one sorted row: redraw repeats from purpose ``refill + round``."""
+def make_distinct_row(key, counter, refill, m, items, fresh):
+    """Retrieval._make_distinct for one sorted row: redraw repeats from purpose ``refill + round``.
+
+    A round sets the repeats aside (every item equal to its predecessor), draws their replacements into
+    ``fresh`` (scratch), sorts those and merges them back: the row sorted, as the reference's full sort.
+    """
+    c = items.shape[0]
     for round_ in range(REFILL_ROUNDS):
         if not _has_repeat(items):
             return
         base = stream_base(key, counter, refill + round_)
-        for k in range(items.shape[0] - 1, 0, -1):  # backwards: a replacement does not hide the next repeat
-            if items[k] == items[k - 1]:
-                items[k] = min(int(unit(base, k) * m), m - 1)
-        sort_row(items)
+        kept, drawn, previous = 1, 0, items[0]
+        for k in range(1, c):
+            value = items[k]
+            if value == previous:
+                fresh[drawn] = min(int(unit(base, k) * m), m - 1)
+                drawn += 1
+            else:
+                items[kept] = value
+                kept += 1
+            previous = value
+        sort_row(fresh[:drawn])
+        i, j = kept - 1, drawn - 1
+        for w in range(c - 1, -1, -1):  # merge from the back; items[: i + 1] are in place once j < 0
+            if j < 0:
+                break
+            if i >= 0 and items[i] > fresh[j]:
+                items[w] = items[i]
+                i -= 1
+            else:
+                items[w] = fresh[j]
+                j -= 1
     if _has_repeat(items):  # vanishingly rare: keep the distinct items, add the lowest unused
         _fill_lowest_unused(items)
 

@@ -95,12 +95,13 @@ def step(
         np.empty((2, arrays[1].shape[1])),  # topic mass of a slate's clicked and examined items
         np.empty(BETA_UNIFORMS),  # a session start's uniforms
         np.empty(served.shape[1] + retrieval[2][0]),  # a retrieval's uniforms
+        np.empty(served.shape[1], dtype=np.int64),  # a retrieval's redrawn candidates
     )
     _serve(slates, served, restart, serving, constants, arrays, retrieval, tuple(feedback), tuple(out),
            candidates, one_call, tables, state, obs, scratch)  # fmt: skip
     if not one_call:
         candidates.sort(axis=1)  # numpy's vectorised sort beats a compiled one on many rows
-        _present(candidates, serving, retrieval[2], tables, state, obs)
+        _present(candidates, serving, retrieval[2], tables, state, obs, scratch[3])
     return out, feedback, candidates, dict(zip(Observation._fields, obs, strict=True))
 
 
@@ -111,7 +112,7 @@ def _serve(
 ):  # fmt: skip
     sv, c, s = Serving(*serving), Constants(*constants), UserArrays(*arrays)
     fb, out = Outputs(*feedback), StepOutputs(*outputs)
-    mass, u_beta, u_draw = scratch
+    mass, u_beta, u_draw, fresh = scratch
     for r in range(slates.shape[0]):  # phase by phase over all slots: each phase's tables stay in cache
         items = out.items[r]
         for k in range(slates.shape[1]):
@@ -143,7 +144,7 @@ def _serve(
     if present:
         for r in range(slates.shape[0]):
             sort_row(candidates[r])
-        _present_rows(candidates, serving, retrieval[2], tables, state, obs)
+        _present_rows(candidates, serving, retrieval[2], tables, state, obs, fresh)
 
 
 @inline
@@ -215,15 +216,15 @@ def _meet_user(r, sv, c, s, u_beta):
 
 
 @jit
-def _present(candidates, serving, sizes, tables, state, arrays):
-    _present_rows(candidates, serving, sizes, tables, state, arrays)
+def _present(candidates, serving, sizes, tables, state, arrays, fresh):
+    _present_rows(candidates, serving, sizes, tables, state, arrays, fresh)
 
 
 @inline
-def _present_rows(candidates, serving, sizes, tables, state, arrays):
+def _present_rows(candidates, serving, sizes, tables, state, arrays, fresh):
     """Make the sorted ``candidates`` distinct and fill the observation ``arrays``."""
     sv, obs = Serving(*serving), Observation(*arrays)
     m, refill = sizes[7], sizes[9]
     for r in range(candidates.shape[0]):
-        make_distinct_row(sv.keys[r], sv.counter[r], refill, m, candidates[r])
+        make_distinct_row(sv.keys[r], sv.counter[r], refill, m, candidates[r], fresh)
     observe_rows(candidates, tables, state, obs)
