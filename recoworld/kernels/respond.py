@@ -179,19 +179,14 @@ def _choose(r, key, counter, c, s, out, j):
         for k in range(k_size):
             clicked[k] = k == choice
             examined[k] = True
-    else:
+    else:  # the cascade: each item examined in turn may be clicked; an unclicked one may end the review
         base = stream_base(key, counter, P_CLICK)
         hazard = c.leave_hazard * (1.0 + s.fatigue[r])
-        last = k_size - 1
         for k in range(k_size):
-            clicked[k] = unit(base, k) < sigmoid(utility[k] - c.click_threshold)
-        for k in range(k_size):
-            if not clicked[k] and unit(base, k_size + k) < hazard:
-                leave_now, last = True, k
-                break
-        for k in range(k_size):
-            examined[k] = k <= last
-            clicked[k] = clicked[k] and examined[k]
+            examined[k], clicked[k] = not leave_now, False
+            if not leave_now:
+                clicked[k] = unit(base, k) < sigmoid(utility[k] - c.click_threshold)
+                leave_now = not clicked[k] and unit(base, k_size + k) < hazard
     like_base = stream_base(key, counter, P_LIKE)
     clicks, seen = 0, 0
     for k in range(k_size):
@@ -236,7 +231,7 @@ def _slate_mass(items, clicked, examined, alpha, mass):
 def _update(r, items, clicks, seen, value, leave_now, key, counter, mass, c, s, out, j):
     """The mindset update of SyntheticUserModel._update for slot ``r`` (row ``j`` of the outputs)."""
     f = s.rho.shape[1]
-    keep = math.pow(c.drift, clicks)
+    keep = 1.0 if clicks == 0 else c.drift if clicks == 1 else math.pow(c.drift, clicks)  # pow's exact values
     per_click = max(clicks, 1)
     for g in range(f):
         mean_clicked = mass[0, g] / per_click
