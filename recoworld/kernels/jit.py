@@ -16,3 +16,5 @@ import numba
 
 jit = numba.njit(cache=True, nogil=True, _nrt=False)
 inline = numba.njit(cache=True, nogil=True, _nrt=False, inline="always")  # helpers taking tuples of arrays
+# Reductions LLVM may reorder into vector sums (rounding then depends on the vector width, not on the batch)
+reassociating = numba.njit(cache=True, nogil=True, _nrt=False, fastmath={"reassoc", "contract", "nsz"})

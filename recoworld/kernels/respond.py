@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from recoworld.kernels.jit import inline, jit
+from recoworld.kernels.jit import inline, jit, reassociating
 from recoworld.kernels.random import normal, sigmoid, stream_base, unit
 from recoworld.users.base import INSTRUCTION_AVOID, INSTRUCTION_NEW, INSTRUCTION_NONE, INSTRUCTION_RELATED
 from recoworld.users.synthetic import P_CLICK, P_INSTRUCT, P_LIKE, P_MNL, P_WATCH
@@ -146,20 +146,25 @@ def _utility(r, items, c, s, utility):
     """Utility of the slate's items to slot ``r``, position term included (SyntheticUserModel._utility)."""
     lean = 2.0 * s.novelty[r] - 1.0
     user_scale = s.log_user_scale[s.population_index[r]]
-    affinity = utility  # first the sums over topics, item by item in step (independent chains)
-    affinity[:] = 0.0
-    for g in range(s.rho.shape[1]):
-        weight = s.rho[r, g]
-        for k in range(items.shape[0]):
-            affinity[k] += weight * s.alpha[items[k], g]
+    rho = s.rho[r]
     for k in range(items.shape[0]):
         i = items[k]
-        log_t = math.log(max(affinity[k] * c.delta + (1.0 - c.delta) * 0.98, 1e-300))
+        affinity = dot(rho, s.alpha[np.uint64(i)])
+        log_t = math.log(max(affinity * c.delta + (1.0 - c.delta) * 0.98, 1e-300))
         log_t = min(max(log_t + user_scale + s.item_term[i], c.log_floor), c.log_cap)
         g = s.topic[i]
         novelty = (lean if s.topic_share[r, g] < c.novelty_share else -lean) * c.novelty_weight
         u = log_t * c.affinity_weight + s.pop_term[i] + novelty - s.boredom[r, g] * c.boredom_weight
         utility[k] = u + s.position_term[k]
+
+
+@reassociating
+def dot(a, b):
+    """The dot product of two vectors, summed in whatever order vectorises (5x faster than in sequence)."""
+    total = 0.0
+    for g in range(a.shape[0]):
+        total += a[g] * b[g]
+    return total
 
 
 @inline
