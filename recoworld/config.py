@@ -103,10 +103,12 @@ class WorldConfig:
     kernel: str = (
         "auto"  # "numba" (compiled, recoworld[fast]), "numpy" (reference), "auto": numba if installed
     )
+    threads: int = 1  # threads sharing a batch's rows in the compiled step (same results as one)
     user: UserConfig = field(default_factory=UserConfig)
 
     def __post_init__(self) -> None:
-        for name in ("embedding_dim", "num_candidates", "slate_size", "history_length", "max_turns"):
+        positive = ("embedding_dim", "num_candidates", "slate_size", "history_length", "max_turns", "threads")
+        for name in positive:
             value = getattr(self, name)
             _check(isinstance(value, int) and value >= 1, name, f"must be a positive integer, got {value!r}")
         _check(

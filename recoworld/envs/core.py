@@ -236,7 +236,7 @@ class Simulator:
         served, users = self.candidates, self.users._kernel
         out, raw, self.candidates, obs = self._step_kernel(
             slates, served, restarting, self._serving, users.constants, users.arrays, self.retrieval.tables,
-            self._observing,
+            self._observing, self.config.threads,
         )  # fmt: skip
         self._observation = self.observations.with_latent(obs, self)
         outcome = (out.ended, out.terminated, out.truncated, out.churned, out.return_gap, out.user_index)

@@ -54,19 +54,20 @@ def allocate(b: int, c: int, sizes: tuple) -> tuple:
 
 @jit
 def _observe(candidates, tables, state, observation):
-    observe_rows(candidates, tables, state, Observation(*observation))
+    observe_rows(candidates, tables, state, Observation(*observation), 0, candidates.shape[0])
 
 
 @inline
-def observe_rows(candidates, tables, state, out):
-    """Fill every row of ``out`` from the slots' ``candidates`` (B, C) and state. Item and topic indices are
-    made unsigned (no negative-index wrap-around to compute) and rows copied through views."""
+def observe_rows(candidates, tables, state, out, start, stop):
+    """Fill rows ``start`` to ``stop`` of ``out`` from the slots' ``candidates`` (B, C) and state. Item and
+    topic indices are made unsigned (no negative-index wrap-around to compute) and rows copied through
+    views."""
     embedding, topic, popularity01, context_scale, novelty_share, num_types = tables
     hist_items, hist_watch, hist_ptr, turn, days_since, day, session, share, pending_type, pending_topic = (
         state
     )
     h, e = hist_items.shape[1], embedding.shape[1]
-    for r in range(candidates.shape[0]):
+    for r in range(start, stop):
         for k in range(candidates.shape[1]):
             i = np.uint64(candidates[r, k])
             g = np.uint64(topic[i])

@@ -2,10 +2,16 @@
 the slates, respond, bookkeeping (history, turns, session ends and returns, episode ends, bandit users,
 autoresets), then the next request's candidates and observations: one call for a few slots, two with
 numpy's (vectorised) sort of the candidate rows between them for many. The specification is the numpy
-core."""
+core.
+
+Every row is computed from its own state alone, so contiguous row chunks can run on several threads (the
+kernels release the GIL) with results identical to one thread's.
+"""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from typing import NamedTuple
 
 import numpy as np
@@ -69,13 +75,16 @@ class StepOutputs(NamedTuple):
 
 
 ONE_CALL_ROWS = 16  # below this many slots one kernel call also sorts and presents (saves a dispatch)
+MIN_THREAD_ROWS = 64  # fewer rows per thread cost more in hand-offs than they save
 
 
 def step(
-    slates, served, restart, serving: tuple, constants: tuple, arrays: tuple, retrieval: tuple, observing
-):
+    slates, served, restart, serving: tuple, constants: tuple, arrays: tuple, retrieval: tuple, observing,
+    threads: int = 1,
+):  # fmt: skip
     """Serve ``slates`` (B, K) of the candidates ``served`` to every slot; ``restart``: (B,) bool, slots whose
-    next episode starts after this step; ``observing``: (tables, state, sizes) of kernels.observe.
+    next episode starts after this step; ``observing``: (tables, state, sizes) of kernels.observe;
+    ``threads``: at most this many threads share the rows (at least MIN_THREAD_ROWS each).
 
     Returns (StepOutputs, respond.Outputs, the next request's candidates, its observations as a dict).
     """
@@ -91,35 +100,69 @@ def step(
     tables, state, sizes = observing
     obs = allocate_observation(b, served.shape[1], sizes)
     one_call = b < ONE_CALL_ROWS
-    scratch = (
-        np.empty((2, arrays[1].shape[1])),  # topic mass of a slate's clicked and examined items
-        np.empty(BETA_UNIFORMS),  # a session start's uniforms
-        np.empty(served.shape[1] + retrieval[2][0]),  # a retrieval's uniforms
-        np.empty(served.shape[1], dtype=np.int64),  # a retrieval's redrawn candidates
-    )
-    _serve(slates, served, restart, serving, constants, arrays, retrieval, tuple(feedback), tuple(out),
-           candidates, one_call, tables, state, obs, scratch)  # fmt: skip
+    feedback_, out_ = tuple(feedback), tuple(out)
+
+    def serve(start: int, stop: int) -> None:
+        scratch = (
+            np.empty((2, arrays[1].shape[1])),  # topic mass of a slate's clicked and examined items
+            np.empty(BETA_UNIFORMS),  # a session start's uniforms
+            np.empty(served.shape[1] + retrieval[2][0]),  # a retrieval's uniforms
+            np.empty(served.shape[1], dtype=np.int64),  # a retrieval's redrawn candidates
+        )
+        _serve(slates, served, restart, serving, constants, arrays, retrieval, feedback_, out_, candidates,
+               one_call, tables, state, obs, scratch, start, stop)  # fmt: skip
+
+    def present(start: int, stop: int) -> None:
+        candidates[start:stop].sort(axis=1)  # numpy's vectorised sort beats a compiled one on many rows
+        fresh = np.empty(served.shape[1], dtype=np.int64)  # a retrieval's redrawn candidates
+        _present(candidates, serving, retrieval[2], tables, state, obs, fresh, start, stop)
+
+    chunks = row_chunks(b, threads)
+    in_parallel(serve, chunks)
     if not one_call:
-        candidates.sort(axis=1)  # numpy's vectorised sort beats a compiled one on many rows
-        _present(candidates, serving, retrieval[2], tables, state, obs, scratch[3])
+        in_parallel(present, chunks)
     return out, feedback, candidates, dict(zip(Observation._fields, obs, strict=True))
+
+
+def row_chunks(rows: int, threads: int) -> list[tuple[int, int]]:
+    """Contiguous (start, stop) row ranges, one per thread, each of at least MIN_THREAD_ROWS rows."""
+    n = max(1, min(threads, rows // MIN_THREAD_ROWS))
+    bounds = [rows * i // n for i in range(n + 1)]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def in_parallel(task, chunks: list[tuple[int, int]]) -> None:
+    """``task(start, stop)`` for every chunk: the first on this thread, the others on a shared pool."""
+    if len(chunks) == 1:
+        task(*chunks[0])
+        return
+    futures = [_pool(len(chunks) - 1).submit(task, *chunk) for chunk in chunks[1:]]
+    task(*chunks[0])
+    for future in futures:
+        future.result()
+
+
+@cache
+def _pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="recoworld-step")
 
 
 @jit
 def _serve(
     slates, served, restart, serving, constants, arrays, retrieval, feedback, outputs, candidates, present,
-    tables, state, obs, scratch,
+    tables, state, obs, scratch, start, stop,
 ):  # fmt: skip
+    """Rows ``start`` to ``stop`` (exclusive) of :func:`step`; ``present``: also sort and present them."""
     sv, c, s = Serving(*serving), Constants(*constants), UserArrays(*arrays)
     fb, out = Outputs(*feedback), StepOutputs(*outputs)
     mass, u_beta, u_draw, fresh = scratch
-    for r in range(slates.shape[0]):  # phase by phase over all slots: each phase's tables stay in cache
+    for r in range(start, stop):  # phase by phase over all slots: each phase's tables stay in cache
         items = out.items[r]
         for k in range(slates.shape[1]):
             items[k] = served[r, slates[r, k]]
         out.day[r], out.session[r], out.turn[r] = sv.day[r], sv.session[r], sv.turn[r]
         respond_row(r, items, sv.keys[r], sv.counter[r], c, s, fb, r, mass)
-    for r in range(slates.shape[0]):
+    for r in range(start, stop):
         record_history_row(
             r,
             out.items[r],
@@ -139,12 +182,12 @@ def _serve(
         if restart[r]:
             sv.episode[r] += 1
             _meet_user(r, sv, c, s, u_beta)
-    for r in range(slates.shape[0]):
+    for r in range(start, stop):
         draw_row(sv.hist_items[r], sv.keys[r], sv.counter[r], retrieval, candidates[r], u_draw)
     if present:
-        for r in range(slates.shape[0]):
+        for r in range(start, stop):
             sort_row(candidates[r])
-        _present_rows(candidates, serving, retrieval[2], tables, state, obs, fresh)
+        _present_rows(candidates, serving, retrieval[2], tables, state, obs, fresh, start, stop)
 
 
 @inline
@@ -216,15 +259,15 @@ def _meet_user(r, sv, c, s, u_beta):
 
 
 @jit
-def _present(candidates, serving, sizes, tables, state, arrays, fresh):
-    _present_rows(candidates, serving, sizes, tables, state, arrays, fresh)
+def _present(candidates, serving, sizes, tables, state, arrays, fresh, start, stop):
+    _present_rows(candidates, serving, sizes, tables, state, arrays, fresh, start, stop)
 
 
 @inline
-def _present_rows(candidates, serving, sizes, tables, state, arrays, fresh):
-    """Make the sorted ``candidates`` distinct and fill the observation ``arrays``."""
+def _present_rows(candidates, serving, sizes, tables, state, arrays, fresh, start, stop):
+    """Make the sorted ``candidates`` of rows ``start`` to ``stop`` distinct and fill their observations."""
     sv, obs = Serving(*serving), Observation(*arrays)
     m, refill = sizes[7], sizes[9]
-    for r in range(candidates.shape[0]):
+    for r in range(start, stop):
         make_distinct_row(sv.keys[r], sv.counter[r], refill, m, candidates[r], fresh)
-    observe_rows(candidates, tables, state, obs)
+    observe_rows(candidates, tables, state, obs, start, stop)

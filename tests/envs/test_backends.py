@@ -36,3 +36,9 @@ def test_bandit_user_index_names_the_user_served_this_step(kernel, rng):
         _, _, _, _, info = env.step(random_slates(rng, 16))
         np.testing.assert_array_equal(info["user_index"], served)
         assert not np.array_equal(users.population_index, served)  # the next request comes from new users
+
+
+@pytest.mark.parametrize("threads", [0, -2, 1.5, "2"])
+def test_invalid_thread_count_is_rejected_naming_the_field(threads):
+    with pytest.raises(ValueError, match="threads"):
+        WorldConfig(threads=threads)
