@@ -1,5 +1,6 @@
 """Simulator throughput of both backends: the native vector env at several batch sizes, the single env
-(``gym.make``, wrappers included), and a bare numpy reference loop.
+(``gym.make``, wrappers included), and a bare numpy reference loop; for numba also the vector env with its
+rows shared by ``--threads`` threads (``WorldConfig.threads``; batches of at least 512 users).
 
     python experiments/bench_env.py            # full run (a few minutes)
     python experiments/bench_env.py --smoke    # CI smoke mode (seconds)
@@ -27,10 +28,13 @@ import numpy as np
 import recoworld  # noqa: F401
 from recoworld import kernels
 
+MIN_THREAD_ROWS = 256  # recoworld.kernels.step.MIN_THREAD_ROWS (not imported: numba may be absent)
+
 
 @dataclass(frozen=True)
 class Args:
     batch_sizes: tuple[int, ...] = (1, 64, 1024, 4096)
+    threads: tuple[int, ...] = (2,)
     steps: int = 200
     single_steps: int = 3000
     reference_batch: int = 1024
@@ -42,6 +46,7 @@ class Args:
 def parse_args() -> Args:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch-sizes", type=int, nargs="+", default=list(Args.batch_sizes))
+    p.add_argument("--threads", type=int, nargs="*", default=list(Args.threads))
     p.add_argument("--steps", type=int, default=Args.steps)
     p.add_argument("--single-steps", type=int, default=Args.single_steps)
     p.add_argument("--reference-batch", type=int, default=Args.reference_batch)
@@ -50,10 +55,10 @@ def parse_args() -> Args:
     p.add_argument("--smoke", action="store_true")
     a = p.parse_args()
     if a.smoke:
-        return Args(
-            (1, 64), steps=10, single_steps=50, reference_batch=64, repeats=1, seed=a.seed, smoke=True
-        )
-    return Args(tuple(a.batch_sizes), a.steps, a.single_steps, a.reference_batch, a.repeats, a.seed)
+        return Args((1, 64, 512), (2,), 10, 50, reference_batch=64, repeats=1, seed=a.seed, smoke=True)
+    return Args(
+        tuple(a.batch_sizes), tuple(a.threads), a.steps, a.single_steps, a.reference_batch, a.repeats, a.seed
+    )
 
 
 @dataclass(frozen=True)
@@ -75,8 +80,10 @@ def random_slates(rng: np.random.Generator, n: int, c: int, k: int, count: int) 
     return [np.argsort(rng.random((n, c)), axis=1)[:, :k] for _ in range(count)]
 
 
-def vector_case(n: int, kernel: str, args: Args) -> Callable[[], Timing]:
-    envs = gym.make_vec("RecoWorld-v0", num_envs=n, vectorization_mode="vector_entry_point", kernel=kernel)
+def vector_case(n: int, kernel: str, args: Args, threads: int = 1) -> Callable[[], Timing]:
+    envs = gym.make_vec(
+        "RecoWorld-v0", num_envs=n, vectorization_mode="vector_entry_point", kernel=kernel, threads=threads
+    )
     cfg = envs.config
     slates = random_slates(np.random.default_rng(args.seed), n, cfg.num_candidates, cfg.slate_size, 16)
     envs.reset(seed=args.seed)
@@ -142,6 +149,13 @@ def main() -> None:
     cases = {}
     for kernel in backends:
         cases |= {f"{kernel} vector N={n}": vector_case(n, kernel, args) for n in args.batch_sizes}
+        if kernel == "numba":
+            cases |= {
+                f"numba vector N={n} threads={t}": vector_case(n, kernel, args, t)
+                for n in args.batch_sizes
+                for t in args.threads
+                if t > 1 and n >= 2 * MIN_THREAD_ROWS
+            }
         cases[f"{kernel} single env"] = single_case(kernel, args)
     cases[reference] = reference_case(args.reference_batch, args)
     for case in cases.values():  # warm-up: first-touch allocations, caches

@@ -75,7 +75,7 @@ class StepOutputs(NamedTuple):
 
 
 ONE_CALL_ROWS = 16  # below this many slots one kernel call also sorts and presents (saves a dispatch)
-MIN_THREAD_ROWS = 64  # fewer rows per thread cost more in hand-offs than they save
+MIN_THREAD_ROWS = 256  # fewer rows per thread cost more in hand-offs than they save (measured)
 
 
 def step(
@@ -102,7 +102,7 @@ def step(
     one_call = b < ONE_CALL_ROWS
     feedback_, out_ = tuple(feedback), tuple(out)
 
-    def serve(start: int, stop: int) -> None:
+    def serve_rows(start: int, stop: int) -> None:  # serve; then the next candidates and observations
         scratch = (
             np.empty((2, arrays[1].shape[1])),  # topic mass of a slate's clicked and examined items
             np.empty(BETA_UNIFORMS),  # a session start's uniforms
@@ -111,16 +111,11 @@ def step(
         )
         _serve(slates, served, restart, serving, constants, arrays, retrieval, feedback_, out_, candidates,
                one_call, tables, state, obs, scratch, start, stop)  # fmt: skip
+        if not one_call:
+            candidates[start:stop].sort(axis=1)  # numpy's vectorised sort beats a compiled one on many rows
+            _present(candidates, serving, retrieval[2], tables, state, obs, scratch[3], start, stop)
 
-    def present(start: int, stop: int) -> None:
-        candidates[start:stop].sort(axis=1)  # numpy's vectorised sort beats a compiled one on many rows
-        fresh = np.empty(served.shape[1], dtype=np.int64)  # a retrieval's redrawn candidates
-        _present(candidates, serving, retrieval[2], tables, state, obs, fresh, start, stop)
-
-    chunks = row_chunks(b, threads)
-    in_parallel(serve, chunks)
-    if not one_call:
-        in_parallel(present, chunks)
+    in_parallel(serve_rows, row_chunks(b, threads))
     return out, feedback, candidates, dict(zip(Observation._fields, obs, strict=True))
 
 
