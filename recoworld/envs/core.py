@@ -6,7 +6,7 @@ serving state (history, turn, day, session) -> reward, episode ends -> next requ
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -274,7 +274,10 @@ class Simulator:
         }
         return StepResult(vector[:, REWARD_INDEX[self.config.reward]], terminated, truncated, info)
 
-    def _texts(self, texts: list[str] | None) -> np.ndarray:
+    def _texts(self, texts: Sequence[str] | None) -> np.ndarray:
+        """``info["instruction_text"]``: a fresh (B,) object array."""
+        if isinstance(texts, np.ndarray) and texts.dtype == object and texts.shape == self._no_texts.shape:
+            return texts  # the synthetic model's fresh array
         out = self._no_texts.copy()
         if texts is not None:
             out[:] = texts

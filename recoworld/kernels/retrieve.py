@@ -86,19 +86,20 @@ def make_distinct_row(key, counter, refill, m, items, fresh):
     """
     c = items.shape[0]
     for round_ in range(REFILL_ROUNDS):
-        if not _has_repeat(items):
-            return
-        base = stream_base(key, counter, refill + round_)
-        kept, drawn, previous = 1, 0, items[0]
+        kept, drawn, previous, base = 1, 0, items[0], np.uint64(0)
         for k in range(1, c):
             value = items[k]
             if value == previous:
+                if drawn == 0:
+                    base = stream_base(key, counter, refill + round_)
                 fresh[drawn] = min(int(unit(base, k) * m), m - 1)
                 drawn += 1
             else:
                 items[kept] = value
                 kept += 1
             previous = value
+        if drawn == 0:
+            return
         sort_row(fresh[:drawn])
         i, j = kept - 1, drawn - 1
         for w in range(c - 1, -1, -1):  # merge from the back; items[: i + 1] are in place once j < 0

@@ -8,6 +8,7 @@ behaviour never depends on which other slots share the batch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -32,8 +33,8 @@ class Feedback:
         np.ndarray
     )  # (R,) int8: pending instruction honoured (1), not (0), none pending (-1)
     true_utility: np.ndarray  # (R, K) float64, ground-truth utility of the shown items
-    instruction_text: list[str] | None = (
-        None  # (R,) texts; None means "render from the structured instruction"
+    instruction_text: Sequence[str] | None = (
+        None  # (R,) texts, a list or an object array; None means "render from the structured instruction"
     )
 
 

@@ -260,11 +260,11 @@ class SyntheticUserModel:
             instruction_text=self.instruction_texts(instruction_type, instruction_topic),
         )
 
-    def instruction_texts(self, kind: np.ndarray, topic: np.ndarray) -> list[str] | None:
-        """The sentences of structured instructions (None when nobody spoke)."""
+    def instruction_texts(self, kind: np.ndarray, topic: np.ndarray) -> np.ndarray | None:
+        """The sentences of structured instructions, an object array ("" for none; None when nobody spoke)."""
         if not np.count_nonzero(kind):  # INSTRUCTION_NONE is 0 (count_nonzero: cheaper than any on few rows)
             return None
-        return self._instruction_texts[kind, topic + 1].tolist()
+        return self._instruction_texts[kind, topic + 1]
 
     # ------------------------------------------------------------------ mindset
     def _update(self, rows, sel, slate_items, alpha, clicked, examined, value, leave_now, u_instruct):

@@ -388,7 +388,7 @@ class LLMUserModel:
     def _remember(self, rows: np.ndarray, slate_items: np.ndarray, fb: Feedback) -> None:
         topics = self.catalog.topic[slate_items]
         choice = fb.clicked.astype(np.int8) + fb.liked.astype(np.int8)
-        texts = fb.instruction_text or [""] * len(rows)
+        texts = fb.instruction_text if fb.instruction_text is not None else [""] * len(rows)
         for j, r in enumerate(rows.tolist()):
             line = event_line(self.topic_names, topics[j], choice[j])
             if fb.instruction_type[j] != INSTRUCTION_NONE and texts[j]:
