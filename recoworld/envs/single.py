@@ -130,7 +130,7 @@ class RecoWorldEnv(_SingleUserEnv):
     ``user_model`` injects another user model (the LLM user); ``kernel="auto" | "numba" | "numpy"`` picks the
     compiled or the reference computation of the same model (docs/performance.md).
     ``gym.make_vec("RecoWorld-v0", num_envs=N, vectorization_mode="vector_entry_point")`` gives the native
-    batched environment.
+    batched environment; ``threads=T`` shares its rows among T threads in the compiled step (same results).
 
     ## Version History
     * v0: initial version.

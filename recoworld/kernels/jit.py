@@ -5,9 +5,8 @@ Without NRT a kernel cannot allocate: callers pass every array, scratch included
 kernel binds (each member of a tuple of arrays handed to an inlined helper, each row view) costs an atomic
 increment and decrement: about 150 pairs per user-step in the fused step, a quarter of its time (measured).
 
-Kernels loop over users serially: numba's parallel loops (``prange``) were measured several times slower on
-a shared 2-core machine (threads wait on a busy core) and would oversubscribe Ray or SB3 worker processes;
-batch invariance makes thread-level parallelism safe to add should a dedicated machine want it.
+Kernels loop over a range of users; :mod:`recoworld.kernels.step` runs row chunks on several threads when
+``WorldConfig.threads`` asks for it (numba's ``prange`` cannot capture the kernels' tuple-of-array arguments).
 """
 
 from __future__ import annotations
