@@ -12,8 +12,12 @@ Kernels loop over a range of users; :mod:`recoworld.kernels.step` runs row chunk
 from __future__ import annotations
 
 import numba
+from numba.core.cpu import CPUTargetOptions
 
-jit = numba.njit(cache=True, nogil=True, _nrt=False)
-inline = numba.njit(cache=True, nogil=True, _nrt=False, inline="always")  # helpers taking tuples of arrays
+# ``_nrt`` is numba's own (private) switch; should a release drop it, the kernels still run, with NRT.
+_OPTIONS = {"cache": True, "nogil": True} | ({"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {})
+
+jit = numba.njit(**_OPTIONS)
+inline = numba.njit(**_OPTIONS, inline="always")  # helpers taking tuples of arrays
 # Reductions LLVM may reorder into vector sums (rounding then depends on the vector width, not on the batch)
-reassociating = numba.njit(cache=True, nogil=True, _nrt=False, fastmath={"reassoc", "contract", "nsz"})
+reassociating = numba.njit(**_OPTIONS, fastmath={"reassoc", "contract", "nsz"})

@@ -42,3 +42,21 @@ def test_bandit_user_index_names_the_user_served_this_step(kernel, rng):
 def test_invalid_thread_count_is_rejected_naming_the_field(threads):
     with pytest.raises(ValueError, match="threads"):
         WorldConfig(threads=threads)
+
+
+@pytest.mark.skipif(not kernels.numba_available(), reason="numba")
+def test_every_kernel_compiles_without_numbas_reference_counting():
+    """The runtime-free option (docs/performance.md: a quarter of the step's time) is not silently dropped."""
+    import importlib
+
+    import numba
+
+    modules = ("jit", "observe", "random", "respond", "retrieve", "serving", "session", "step")
+    dispatchers = [
+        f
+        for m in modules
+        for f in vars(importlib.import_module(f"recoworld.kernels.{m}")).values()
+        if isinstance(f, numba.core.registry.CPUDispatcher)
+    ]
+    assert len(dispatchers) > 20
+    assert all(f.targetoptions.get("_nrt") is False for f in dispatchers)
