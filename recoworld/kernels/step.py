@@ -10,6 +10,7 @@ kernels release the GIL) with results identical to one thread's.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import NamedTuple
@@ -140,6 +141,9 @@ def in_parallel(task, chunks: list[tuple[int, int]]) -> None:
 @cache
 def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, thread_name_prefix="recoworld-step")
+
+
+os.register_at_fork(after_in_child=_pool.cache_clear)  # a forked child has none of the parent's threads
 
 
 @jit

@@ -142,3 +142,23 @@ def test_row_chunks_cover_every_row_once_with_enough_rows_each():
             assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:], strict=False))
             assert len(chunks) <= threads
             assert len(chunks) == 1 or min(stop - start for start, stop in chunks) >= MIN_THREAD_ROWS
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork")
+def test_threaded_env_steps_in_a_forked_child(monkeypatch):
+    """A forked child does not reuse the parent's thread pool (its threads are gone): its step returns."""
+    import multiprocessing
+
+    from recoworld.kernels import step
+
+    monkeypatch.setattr(step, "MIN_THREAD_ROWS", 16)
+    env = RecoWorldVectorEnv(64, threads=2)
+    env.reset(seed=0)
+    env.step(random_slates(np.random.default_rng(0), 64))  # the parent's pool now exists
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        rewards = pool.apply_async(_step_rewards, (env,)).get(timeout=60)
+    assert rewards.shape == (64,)
+
+
+def _step_rewards(env) -> np.ndarray:
+    return env.step(random_slates(np.random.default_rng(1), 64))[1]
