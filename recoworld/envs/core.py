@@ -158,14 +158,24 @@ class Simulator:
         return np.asarray(self.users.utility(self.rows, self.candidates), dtype=np.float64)
 
     # ------------------------------------------------------------------ one request for every slot
-    def validate(self, action) -> tuple[np.ndarray, np.ndarray]:
-        """Checked, de-duplicated slates (B, K) and the number of replaced repeats; raises on bad input."""
-        c = self.config.num_candidates
-        slates = as_slates(action, self.batch_size, self.config.slate_size)
+    def validate(self, action, ignored: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Checked, de-duplicated slates (B, K) and the number of replaced repeats; raises on bad input.
+
+        ``ignored``: rows whose action is disregarded (slots about to restart); they get the slate 0 .. K-1.
+        """
+        c, k = self.config.num_candidates, self.config.slate_size
+        slates = as_slates(action, self.batch_size, k)
         if self._distinct_slates is not None:
-            checked = self._distinct_slates(slates, c)
+            mask = self._no_restart
+            if ignored is not None and ignored.size:
+                mask = np.zeros(self.batch_size, dtype=bool)
+                mask[ignored] = True
+            checked = self._distinct_slates(slates, c, mask)
             if checked is not None:
                 return checked
+        if ignored is not None and ignored.size:
+            slates = slates.copy()
+            slates[ignored] = np.arange(k)
         check_range(slates, c)
         return deduplicate(slates, c)
 

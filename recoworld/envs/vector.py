@@ -69,12 +69,8 @@ class RecoWorldVectorEnv(SimulatorAccess, VectorEnv):
     def step(self, actions):
         if not self._started:
             raise RuntimeError("call reset() before step()")
-        restart = np.flatnonzero(self._autoreset)
-        if restart.size:  # their actions are ignored: give them any valid slate
-            actions = np.array(actions, copy=True)
-            if actions.shape[:1] == (self.num_envs,):
-                actions[restart] = np.arange(self.config.slate_size) if actions.ndim == 2 else 0
-        slates, replaced = self.sim.validate(actions)
+        restart = np.flatnonzero(self._autoreset)  # their actions are ignored
+        slates, replaced = self.sim.validate(actions, ignored=restart)
         result = self.sim.step(slates, replaced, restart=restart)
         mask = np.ones(self.num_envs, dtype=bool)
         if restart.size:

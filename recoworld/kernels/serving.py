@@ -41,27 +41,34 @@ def record_history_row(r, items, clicked, watch, duration, hist_items, hist_watc
     hist_ptr[r] = (hist_ptr[r] + count) % h
 
 
-def checked_distinct_slates(slates: np.ndarray, num_candidates: int) -> tuple[np.ndarray, np.ndarray] | None:
+def checked_distinct_slates(
+    slates: np.ndarray, num_candidates: int, ignored: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
     """slates.deduplicate of int64 ``slates`` (always a new array) and the replacements per row; None if an
-    index lies outside [0, num_candidates) (for slates.check_range to report)."""
+    index lies outside [0, num_candidates) (for slates.check_range to report). Rows where ``ignored`` (B,) is
+    true get the slate 0 .. K-1 whatever their action."""
     out = np.empty_like(slates)
     replaced = np.empty(slates.shape[0], dtype=np.int64)
     used = np.zeros(num_candidates, dtype=np.bool_)  # in the slate, or given as a replacement
     seen = np.zeros(num_candidates, dtype=np.bool_)  # kept at an earlier position
-    if not _distinct_slates(slates, out, replaced, used, seen):
+    if not _distinct_slates(slates, ignored, out, replaced, used, seen):
         return None
     return out, replaced
 
 
 @jit
-def _distinct_slates(slates, out, replaced, used, seen):
+def _distinct_slates(slates, ignored, out, replaced, used, seen):
     num_candidates = used.shape[0]
     for r in range(slates.shape[0]):
+        replaced[r] = 0
+        if ignored[r]:
+            for k in range(slates.shape[1]):
+                out[r, k] = k
+            continue
         for k in range(slates.shape[1]):
             if not 0 <= slates[r, k] < num_candidates:
                 return False
             used[slates[r, k]] = True
-        replaced[r] = 0
         lowest_unused = 0
         for k in range(slates.shape[1]):
             index = slates[r, k]

@@ -91,12 +91,17 @@ def test_compiled_deduplication_matches_numpy_and_checks_the_range():
 
     slates = np.random.default_rng(3).integers(0, 12, size=(500, 10))  # many repeats
     expected, expected_replaced = deduplicate(slates, 50)
-    distinct, replaced = checked_distinct_slates(slates, 50)
+    distinct, replaced = checked_distinct_slates(slates, 50, np.zeros(500, dtype=bool))
     np.testing.assert_array_equal(distinct, expected)
     np.testing.assert_array_equal(replaced, expected_replaced)
     assert replaced.sum() > 500
     slates[7, 3] = 50
-    assert checked_distinct_slates(slates, 50) is None
+    assert checked_distinct_slates(slates, 50, np.zeros(500, dtype=bool)) is None
+    ignored = np.zeros(500, dtype=bool)
+    ignored[7] = True  # the out-of-range row is disregarded
+    distinct, replaced = checked_distinct_slates(slates, 50, ignored)
+    np.testing.assert_array_equal(distinct[7], np.arange(10))
+    assert replaced[7] == 0
 
 
 def test_compiled_last_resort_keeps_the_distinct_items_and_adds_the_lowest_unused():

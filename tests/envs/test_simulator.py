@@ -92,6 +92,26 @@ def test_vector_env_rejects_bad_batch_and_keeps_state(rng):
     assert reward.shape == (4,)
 
 
+@pytest.mark.parametrize("kernel", ["numpy", "auto"])
+def test_action_of_a_restarting_sub_env_is_ignored_even_if_malformed(kernel, rng):
+    envs = gym.make_vec(
+        "RecoWorld-Session-v0", num_envs=8, vectorization_mode="vector_entry_point", kernel=kernel
+    )
+    envs.reset(seed=0)
+    ended = np.zeros(8, dtype=bool)
+    while not ended.any():
+        _, _, terminated, truncated, _ = envs.step(random_slates(rng, 8))
+        ended = terminated | truncated
+    action = random_slates(rng, 8)
+    action[ended] = 99  # out of range, but these sub-envs start their next user: their action is ignored
+    _, reward, terminated, truncated, info = envs.step(action)
+    assert np.all(reward[ended] == 0) and not info["_slate_items"][ended].any()
+    restarting = terminated | truncated
+    if not restarting.all():  # the other sub-envs' actions are validated
+        with pytest.raises(InvalidActionError, match="out of range"):
+            envs.step(np.full((8, 10), 99))
+
+
 @pytest.mark.parametrize(
     "kwargs, name",
     [
