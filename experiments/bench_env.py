@@ -76,8 +76,9 @@ def timed(run: Callable[[], int]) -> Timing:
 
 
 def random_slates(rng: np.random.Generator, n: int, c: int, k: int, count: int) -> list[np.ndarray]:
-    """Pre-drawn random slates without repeats, so the agent costs nothing inside the timed loop."""
-    return [np.argsort(rng.random((n, c)), axis=1)[:, :k] for _ in range(count)]
+    """Pre-drawn random slates without repeats, so the agent costs nothing inside the timed loop (contiguous,
+    as an agent's output)."""
+    return [np.ascontiguousarray(np.argsort(rng.random((n, c)), axis=1)[:, :k]) for _ in range(count)]
 
 
 def vector_case(n: int, kernel: str, args: Args, threads: int = 1) -> Callable[[], Timing]:
