@@ -91,7 +91,7 @@ class Simulator:
         self.hist_ptr = np.zeros(b, dtype=np.int64)
         self.candidates = np.zeros((b, config.num_candidates), dtype=np.int64)
         self._no_texts = np.full(b, "", dtype=object)
-        self._no_restart = np.zeros(b, dtype=bool)
+        self._no_rows = np.zeros(b, dtype=bool)
         if self._fused_step:
             self._bind_step_kernel()
 
@@ -166,11 +166,7 @@ class Simulator:
         c, k = self.config.num_candidates, self.config.slate_size
         slates = as_slates(action, self.batch_size, k)
         if self._distinct_slates is not None:
-            mask = self._no_restart
-            if ignored is not None and ignored.size:
-                mask = np.zeros(self.batch_size, dtype=bool)
-                mask[ignored] = True
-            checked = self._distinct_slates(slates, c, mask)
+            checked = self._distinct_slates(slates, c, self._row_mask(ignored))
             if checked is not None:
                 return checked
         if ignored is not None and ignored.size:
@@ -239,14 +235,10 @@ class Simulator:
         self, slates: np.ndarray, replaced: np.ndarray, restart: np.ndarray | None
     ) -> StepResult:
         """:meth:`step` by the compiled kernel (synthetic users); also builds the next observation."""
-        restarting = self._no_restart  # never written
-        if restart is not None and restart.size:
-            restarting = np.zeros(self.batch_size, dtype=bool)
-            restarting[restart] = True
         served, users = self.candidates, self.users._kernel
         out, raw, self.candidates, obs = self._step_kernel(
-            slates, served, restarting, self._serving, users.constants, users.arrays, self.retrieval.tables,
-            self._observing, self.config.threads,
+            slates, served, self._row_mask(restart), self._serving, users.constants, users.arrays,
+            self.retrieval.tables, self._observing, self.config.threads,
         )  # fmt: skip
         self._observation = self.observations.with_latent(obs, self)
         outcome = (out.ended, out.terminated, out.truncated, out.churned, out.return_gap, out.user_index)
@@ -254,6 +246,14 @@ class Simulator:
         return self._result(
             served, out.items, replaced, before, users.feedback(raw), (*outcome, out.reward_vector)
         )
+
+    def _row_mask(self, rows: np.ndarray | None) -> np.ndarray:
+        """(B,) bool, true at ``rows``; without rows the shared all-false mask (never written)."""
+        if rows is None or not rows.size:
+            return self._no_rows
+        mask = np.zeros(self.batch_size, dtype=bool)
+        mask[rows] = True
+        return mask
 
     def _result(self, served, items, replaced, before, fb, outcome) -> StepResult:
         """The step's rewards, episode ends and ``info`` (before: day, session, turn at the request)."""
